@@ -1,0 +1,142 @@
+// AnyBCQ — the obviously-correct CPU reference path: dequantize, then Eigen GEMV/GEMM.
+// Every fast kernel is checked against this.
+#pragma once
+#include <Eigen/Core>
+#include <cmath>
+#include <vector>
+
+#include "anybcq/core/error.hpp"
+#include "anybcq/core/numeric.hpp"
+#include "anybcq/core/weights.hpp"
+
+ANYBCQ_NAMESPACE_BEGIN
+namespace cpu {
+
+using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+//! Ŵ_p (M×K, row-major) written to `out`, accumulated in float: β + Σ_i α_i·b_i, i in plane order.
+template <class Layout, class Scale, class Out>
+void dequantize(const WeightView<Layout, Scale>& v, Out* out) {
+  const index_t G = v.groups();
+  for (index_t m = 0; m < v.rows; ++m) {
+    for (index_t grp = 0; grp < G; ++grp) {
+      float a[kMaxBits];
+      for (int i = 0; i < v.bits; ++i) a[i] = v.alpha_at(grp, i, m);
+      const float b = v.beta_at(grp, m);
+      for (index_t k = grp * v.group; k < (grp + 1) * v.group; ++k) {
+        float w = b;
+        for (int i = 0; i < v.bits; ++i) w += layout::get_bit(v.layout, v.planes, i, m, k) ? a[i] : -a[i];
+        out[m * v.cols + k] = from_float<Out>(w);
+      }
+    }
+  }
+}
+
+//! Ŵ_p as an Eigen float matrix.
+template <class Layout, class Scale>
+RowMatrixF dequantize(const WeightView<Layout, Scale>& v) {
+  RowMatrixF w(v.rows, v.cols);
+  dequantize(v, w.data());
+  return w;
+}
+
+namespace detail {
+template <class T>
+RowMatrixF to_matrix(const T* x, index_t rows, index_t cols) {
+  RowMatrixF m(rows, cols);
+  for (index_t i = 0; i < rows * cols; ++i) m.data()[i] = to_float(x[i]);
+  return m;
+}
+}  // namespace detail
+
+//! y = x·Ŵ_pᵀ for N activation rows: x is N×K, y is N×M (row-major), float accumulation via Eigen.
+template <class Layout, class Scale, class In, class Out>
+void gemm(const WeightView<Layout, Scale>& v, const In* x, index_t n, Out* y) {
+  ANYBCQ_REQUIRE(n >= 0, "gemm: batch n = ", n, " is negative");
+  const RowMatrixF w = dequantize(v);
+  const RowMatrixF xm = detail::to_matrix(x, n, v.cols);
+  const RowMatrixF ym = xm * w.transpose();
+  for (index_t i = 0; i < n * v.rows; ++i) y[i] = from_float<Out>(ym.data()[i]);
+}
+
+//! y = Ŵ_p·x for one activation row (GEMV).
+template <class Layout, class Scale, class In, class Out>
+void gemv(const WeightView<Layout, Scale>& v, const In* x, Out* y) {
+  gemm(v, x, 1, y);
+}
+
+//! Per-request precision: row r of x is multiplied with Ŵ_{bits[r]}; each bits[r] must be in range.
+template <class Layout, class Scale, class In, class Out>
+void gemm(const MultiPrecisionView<Layout, Scale>& mv, const int* bits, const In* x, index_t n, Out* y) {
+  for (index_t r = 0; r < n; ++r)
+    ANYBCQ_REQUIRE(mv.has(bits[r]), "gemm: row ", r, " asks for precision ", bits[r],
+                   ", outside the weight's range ", mv.p_min(), "..", mv.p_max());
+  for (int p = mv.p_min(); p <= mv.p_max(); ++p) {
+    std::vector<index_t> rows;
+    for (index_t r = 0; r < n; ++r)
+      if (bits[r] == p) rows.push_back(r);
+    if (rows.empty()) continue;
+    const RowMatrixF w = dequantize(mv.at(p));
+    RowMatrixF xm(static_cast<index_t>(rows.size()), mv.cols);
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      for (index_t k = 0; k < mv.cols; ++k) xm(index_t(i), k) = to_float(x[rows[i] * mv.cols + k]);
+    const RowMatrixF ym = xm * w.transpose();
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      for (index_t m = 0; m < mv.rows; ++m) y[rows[i] * mv.rows + m] = from_float<Out>(ym(index_t(i), m));
+  }
+}
+
+//! Float64 reference y = x·Ŵ_pᵀ (dequantized weights and products in double), for accuracy metrics.
+template <class Layout, class Scale, class In>
+RowMatrixD gemm_f64(const WeightView<Layout, Scale>& v, const In* x, index_t n) {
+  RowMatrixD w(v.rows, v.cols);
+  const index_t G = v.groups();
+  for (index_t m = 0; m < v.rows; ++m)
+    for (index_t grp = 0; grp < G; ++grp)
+      for (index_t k = grp * v.group; k < (grp + 1) * v.group; ++k) {
+        double acc = v.beta_at(grp, m);
+        for (int i = 0; i < v.bits; ++i)
+          acc += double(v.alpha_at(grp, i, m)) * layout::get_code(v.layout, v.planes, i, m, k);
+        w(m, k) = acc;
+      }
+  RowMatrixD xm(n, v.cols);
+  for (index_t i = 0; i < n * v.cols; ++i) xm.data()[i] = to_float(x[i]);
+  return xm * w.transpose();
+}
+
+//! Relative Frobenius error ‖a − b‖ / ‖b‖ over n elements (b is the reference), in double.
+template <class A, class B>
+double relative_error(const A* a, const B* b, index_t n) {
+  double num = 0, den = 0;
+  for (index_t i = 0; i < n; ++i) {
+    const double r = double(to_float(b[i]));
+    const double d = double(to_float(a[i])) - r;
+    num += d * d;
+    den += r * r;
+  }
+  if (den == 0) return num == 0 ? 0.0 : INFINITY;
+  return std::sqrt(num / den);
+}
+
+//! Relative Frobenius error of the weights: ‖W − Ŵ_p‖ / ‖W‖.
+template <class Layout, class Scale, class T>
+double weight_error(const WeightView<Layout, Scale>& v, const T* w) {
+  std::vector<float> hat(static_cast<std::size_t>(v.rows * v.cols));
+  dequantize(v, hat.data());
+  return relative_error(hat.data(), w, v.rows * v.cols);
+}
+
+//! Relative Frobenius error of outputs on activations x (N×K): ‖x·Ŵ_pᵀ − x·Wᵀ‖ / ‖x·Wᵀ‖, in double.
+template <class Layout, class Scale, class T, class In>
+double output_error(const WeightView<Layout, Scale>& v, const T* w, const In* x, index_t n) {
+  const RowMatrixD yq = gemm_f64(v, x, n);
+  RowMatrixD wm(v.rows, v.cols), xm(n, v.cols);
+  for (index_t i = 0; i < v.rows * v.cols; ++i) wm.data()[i] = to_float(w[i]);
+  for (index_t i = 0; i < n * v.cols; ++i) xm.data()[i] = to_float(x[i]);
+  const RowMatrixD y = xm * wm.transpose();
+  return relative_error(yq.data(), y.data(), n * v.rows);
+}
+
+}  // namespace cpu
+ANYBCQ_NAMESPACE_END
