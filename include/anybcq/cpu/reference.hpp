@@ -1,5 +1,5 @@
 // AnyBCQ — the obviously-correct CPU reference path: dequantize, then Eigen GEMV/GEMM.
-// Every fast kernel is checked against this.
+// Every fast kernel is checked against this. (Eigen-free pieces: cpu/dequantize.hpp.)
 #pragma once
 #include <Eigen/Core>
 #include <cmath>
@@ -8,30 +8,13 @@
 #include "anybcq/core/error.hpp"
 #include "anybcq/core/numeric.hpp"
 #include "anybcq/core/weights.hpp"
+#include "anybcq/cpu/dequantize.hpp"
 
 ANYBCQ_NAMESPACE_BEGIN
 namespace cpu {
 
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-//! Ŵ_p (M×K, row-major) written to `out`, accumulated in float: β + Σ_i α_i·b_i, i in plane order.
-template <class Layout, class Scale, class Out>
-void dequantize(const WeightView<Layout, Scale>& v, Out* out) {
-  const index_t G = v.groups();
-  for (index_t m = 0; m < v.rows; ++m) {
-    for (index_t grp = 0; grp < G; ++grp) {
-      float a[kMaxBits];
-      for (int i = 0; i < v.bits; ++i) a[i] = v.alpha_at(grp, i, m);
-      const float b = v.beta_at(grp, m);
-      for (index_t k = grp * v.group; k < (grp + 1) * v.group; ++k) {
-        float w = b;
-        for (int i = 0; i < v.bits; ++i) w += layout::get_bit(v.layout, v.planes, i, m, k) ? a[i] : -a[i];
-        out[m * v.cols + k] = from_float<Out>(w);
-      }
-    }
-  }
-}
 
 //! Ŵ_p as an Eigen float matrix.
 template <class Layout, class Scale>
@@ -103,20 +86,6 @@ RowMatrixD gemm_f64(const WeightView<Layout, Scale>& v, const In* x, index_t n) 
   RowMatrixD xm(n, v.cols);
   for (index_t i = 0; i < n * v.cols; ++i) xm.data()[i] = to_float(x[i]);
   return xm * w.transpose();
-}
-
-//! Relative Frobenius error ‖a − b‖ / ‖b‖ over n elements (b is the reference), in double.
-template <class A, class B>
-double relative_error(const A* a, const B* b, index_t n) {
-  double num = 0, den = 0;
-  for (index_t i = 0; i < n; ++i) {
-    const double r = double(to_float(b[i]));
-    const double d = double(to_float(a[i])) - r;
-    num += d * d;
-    den += r * r;
-  }
-  if (den == 0) return num == 0 ? 0.0 : INFINITY;
-  return std::sqrt(num / den);
 }
 
 //! Relative Frobenius error of the weights: ‖W − Ŵ_p‖ / ‖W‖.
