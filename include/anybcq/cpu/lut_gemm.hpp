@@ -1,0 +1,200 @@
+// AnyBCQ — fast CPU GEMV/GEMM y = x·Ŵ_pᵀ by bit-serial table lookup, precision chosen per call and
+// per activation row, multi-threaded, SIMD level chosen at run time (AVX-512 VBMI+VNNI, AVX2, scalar;
+// all give the same bits).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "anybcq/core/config.hpp"
+#include "anybcq/core/error.hpp"
+#include "anybcq/core/numeric.hpp"
+#include "anybcq/core/weights.hpp"
+#include "anybcq/cpu/isa.hpp"
+#include "anybcq/cpu/lut_kernels.hpp"
+#include "anybcq/cpu/lut_tables.hpp"
+#include "anybcq/cpu/thread_pool.hpp"
+#include "anybcq/layout/row_tiled.hpp"
+
+ANYBCQ_NAMESPACE_BEGIN
+namespace cpu {
+
+//! Knobs of the lookup-table GEMM; all are run-time values.
+struct LutOptions {
+  Isa isa = Isa::kAuto;   //!< kernel level (kAuto: best supported)
+  index_t act_block = 0;  //!< features sharing one int8 table scale (0: default_act_block(group))
+  int threads = 0;        //!< pool workers to use (≤ 0: the whole pool; ignored without a pool)
+};
+
+//! Weights the lookup-table kernels accept: RowTiled planes, group size a multiple of 32.
+template <class Scale>
+using LutWeights = MultiPrecisionWeights<layout::RowTiled, Scale>;
+
+//! True when the lookup-table kernels can run on `mv` (group size a multiple of 32).
+template <class Scale>
+bool can_implement(const MultiPrecisionView<layout::RowTiled, Scale>& mv) {
+  return mv.group > 0 && mv.group % kWordBits == 0 && mv.cols % mv.group == 0;
+}
+
+namespace detail {
+
+template <class Scale>
+void lut_tile_dispatch(Isa isa, const LutTileArgs<Scale>& a, index_t tile, const index_t* act, int nb, float* ybuf) {
+#if ANYBCQ_CPU_SIMD
+  if (isa == Isa::kAvx512) {
+    switch (nb) {
+      case 1: return lut_tile_avx512<1>(a, tile, act, ybuf);
+      case 2: return lut_tile_avx512<2>(a, tile, act, ybuf);
+      case 3: return lut_tile_avx512<3>(a, tile, act, ybuf);
+      case 4: return lut_tile_avx512<4>(a, tile, act, ybuf);
+      case 5: return lut_tile_avx512<5>(a, tile, act, ybuf);
+      case 6: return lut_tile_avx512<6>(a, tile, act, ybuf);
+      case 7: return lut_tile_avx512<7>(a, tile, act, ybuf);
+      default: return lut_tile_avx512<8>(a, tile, act, ybuf);
+    }
+  }
+  if (isa == Isa::kAvx2) {
+    switch (nb) {
+      case 1: return lut_tile_avx2<1>(a, tile, act, ybuf);
+      case 2: return lut_tile_avx2<2>(a, tile, act, ybuf);
+      case 3: return lut_tile_avx2<3>(a, tile, act, ybuf);
+      default: return lut_tile_avx2<4>(a, tile, act, ybuf);
+    }
+  }
+#endif
+  lut_tile_scalar(a, tile, act, nb, ybuf);
+}
+
+inline int lut_max_batch(Isa isa) { return isa == Isa::kAvx2 ? 4 : 8; }
+
+}  // namespace detail
+
+//! y = x·Ŵᵀ with prepared activations: row r of y (N×M, row-major) uses precision bits[r]
+//! (p_min ≤ bits[r] ≤ p_max). pool: workers to share the row tiles (nullptr: the calling thread).
+template <class Scale, class Out>
+void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* bits, const LutActivations& acts,
+              Out* y, ThreadPool* pool = nullptr, const LutOptions& opt = {}) {
+  static_assert(is_storage_float_v<Out>, "outputs must be float, half_t or bfloat16_t");
+  const index_t n = acts.rows();
+  ANYBCQ_REQUIRE(can_implement(mv), "lut_gemm: group size ", mv.group,
+                 " is not a multiple of 32; the lookup-table kernels need whole 32-feature words per group");
+  ANYBCQ_REQUIRE(acts.cols() == mv.cols, "lut_gemm: activations have K = ", acts.cols(), " but the weights have K = ",
+                 mv.cols);
+  const index_t ab = acts.act_block(), grp = mv.group;
+  ANYBCQ_REQUIRE(ab % grp == 0 || grp % ab == 0, "lut_gemm: activation block ", ab, " and weight group ", grp,
+                 " must divide one another");
+  for (index_t r = 0; r < n; ++r)
+    ANYBCQ_REQUIRE(mv.has(bits[r]), "lut_gemm: row ", r, " asks for precision ", bits[r],
+                   ", outside the weight's range ", mv.p_min(), "..", mv.p_max());
+  if (n == 0) return;
+  const Isa isa = resolve_isa(opt.isa);
+  const index_t M = mv.rows, KW = mv.cols / 32, G = mv.cols / grp, gw = grp / 32;
+
+  // Σx per (row, group), summed from the per-32 sums in order (identical on every path).
+  std::vector<float> xsum(static_cast<std::size_t>(n * G));
+  for (index_t r = 0; r < n; ++r)
+    for (index_t g = 0; g < G; ++g) {
+      float s = 0.0f;
+      for (index_t kw = g * gw; kw < (g + 1) * gw; ++kw) s += acts.sum32(r, kw);
+      xsum[std::size_t(r * G + g)] = s;
+    }
+
+  // Activation rows sorted by precision (descending), cut into chunks of one p and ≤ max_nb rows;
+  // every chunk reuses each weight load of a tile across its rows.
+  std::vector<index_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), index_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) { return bits[a] > bits[b]; });
+  struct Chunk {
+    int p;
+    index_t begin;
+    int count;
+  };
+  std::vector<Chunk> chunks;
+  const int max_nb = detail::lut_max_batch(isa);
+  for (index_t i = 0; i < n;) {
+    const int p = bits[order[std::size_t(i)]];
+    index_t e = i;
+    while (e < n && bits[order[std::size_t(e)]] == p && e - i < max_nb) ++e;
+    chunks.push_back({p, i, static_cast<int>(e - i)});
+    i = e;
+  }
+  std::vector<detail::LutTileArgs<Scale>> args(static_cast<std::size_t>(kMaxBits + 1));
+  for (int p = mv.p_min(); p <= mv.p_max(); ++p) {
+    const auto v = mv.at(p);
+    auto& a = args[std::size_t(p)];
+    a.planes = mv.planes;
+    a.plane_words = mv.layout.plane_words();
+    a.k_words = KW;
+    a.rows = M;
+    a.seg_words = std::min(grp, ab) / 32;
+    a.group_words = gw;
+    a.block_words = ab / 32;
+    a.groups = G;
+    a.bits = p;
+    a.alpha = v.alpha;
+    a.beta = v.beta;
+    a.acts = &acts;
+    a.xsum = xsum.data();
+  }
+
+  const index_t T = mv.layout.tiles();
+  auto work = [&](int w, int nw) {
+    alignas(64) float ybuf[8 * 16];
+    const index_t t0 = T * w / nw, t1 = T * (w + 1) / nw;
+    for (index_t t = t0; t < t1; ++t) {
+      const index_t m0 = t * 16, valid = std::min<index_t>(16, M - m0);
+      for (const Chunk& c : chunks) {
+        const index_t* act = order.data() + c.begin;
+        detail::lut_tile_dispatch(isa, args[std::size_t(c.p)], t, act, c.count, ybuf);
+        for (int j = 0; j < c.count; ++j) {
+          Out* dst = y + act[j] * M + m0;
+          if constexpr (std::is_same_v<Out, float>) {
+            std::memcpy(dst, ybuf + j * 16, static_cast<std::size_t>(valid) * sizeof(float));
+          } else {
+            for (index_t i = 0; i < valid; ++i) dst[i] = from_float<Out>(ybuf[j * 16 + i]);
+          }
+        }
+      }
+    }
+  };
+  int nw = 1;
+  if (pool) {
+    nw = opt.threads > 0 ? std::min(opt.threads, pool->size()) : pool->size();
+    nw = static_cast<int>(std::min<index_t>(nw, T));
+  }
+  if (nw <= 1) {
+    work(0, 1);
+  } else {
+    pool->run(work, nw);
+  }
+}
+
+//! y = x·Ŵᵀ, row r at precision bits[r]; x is N×K (float, half_t or bfloat16_t), y is N×M.
+template <class Scale, class In, class Out>
+void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* bits, const In* x, index_t n, Out* y,
+              ThreadPool* pool = nullptr, const LutOptions& opt = {}) {
+  const index_t ab = opt.act_block > 0 ? opt.act_block : default_act_block(mv.group);
+  const LutActivations acts = LutActivations::build(x, n, mv.cols, ab, opt.isa);
+  lut_gemm(mv, bits, acts, y, pool, opt);
+}
+
+//! y = x·Ŵ_pᵀ for N rows at one precision p.
+template <class Scale, class In, class Out>
+void lut_gemm(const LutWeights<Scale>& w, int p, const In* x, index_t n, Out* y, ThreadPool* pool = nullptr,
+              const LutOptions& opt = {}) {
+  w.check_bits(p);
+  const std::vector<int> bits(static_cast<std::size_t>(n), p);
+  lut_gemm(w.multi_view(), bits.data(), x, n, y, pool, opt);
+}
+
+//! y = Ŵ_p·x for one activation row (GEMV).
+template <class Scale, class In, class Out>
+void lut_gemv(const LutWeights<Scale>& w, int p, const In* x, Out* y, ThreadPool* pool = nullptr,
+              const LutOptions& opt = {}) {
+  lut_gemm(w, p, x, 1, y, pool, opt);
+}
+
+}  // namespace cpu
+ANYBCQ_NAMESPACE_END

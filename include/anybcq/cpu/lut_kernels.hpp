@@ -1,0 +1,250 @@
+// AnyBCQ — bit-serial lookup-table tile kernels (scalar, AVX2, AVX-512 VBMI+VNNI) over the
+// layout::RowTiled planes. A tile is 16 output rows; every path produces the same bits.
+//
+// Per tile, activation row n, plane b and segment (min(group, act_block) features):
+//   S = Σ_kw Σ_c T_lo[kw][c][byte_c & 15] + T_hi[kw][c][byte_c >> 4]     (exact int32)
+//   y = fma(float(S), α^p[g][b][m] · scale[n][block], y)                 (planes, then segments, in order)
+// and finally y = fma(β^p[g][m], Σx[n][g], y) for g = 0..G−1.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "anybcq/core/config.hpp"
+#include "anybcq/core/numeric.hpp"
+#include "anybcq/cpu/isa.hpp"
+#include "anybcq/cpu/lut_tables.hpp"
+#include "anybcq/layout/row_tiled.hpp"
+
+ANYBCQ_NAMESPACE_BEGIN
+namespace cpu {
+namespace detail {
+
+//! Everything a tile kernel needs for one precision p.
+template <class Scale>
+struct LutTileArgs {
+  const std::uint32_t* planes = nullptr;  //!< plane 0, tile 0 of the RowTiled words
+  index_t plane_words = 0;                //!< words per plane
+  index_t k_words = 0;                    //!< K / 32
+  index_t rows = 0;                       //!< M
+  index_t seg_words = 0;                  //!< words per segment: min(group, act_block) / 32
+  index_t group_words = 0;                //!< group / 32
+  index_t block_words = 0;                //!< act_block / 32
+  index_t groups = 0;                     //!< G
+  int bits = 0;                           //!< p
+  const Scale* alpha = nullptr;           //!< α^p, [G][p][M]
+  const Scale* beta = nullptr;            //!< β^p, [G][M]; nullptr when symmetric
+  const LutActivations* acts = nullptr;
+  const float* xsum = nullptr;            //!< [n][G] activation sums per group
+};
+
+template <class Scale>
+inline void lut_tile_scalar(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, int nb, float* ybuf) {
+  const index_t m0 = tile * layout::RowTiled::kTileRows;
+  const index_t valid = a.rows - m0 < 16 ? a.rows - m0 : 16;
+  for (int n = 0; n < nb; ++n) {
+    const std::int8_t* tab = a.acts->tables(act[n]);
+    const float* sc = a.acts->scales(act[n]);
+    const float* xs = a.xsum + act[n] * a.groups;
+    for (index_t i = 0; i < valid; ++i) {
+      const index_t m = m0 + i;
+      float y = 0.0f;
+      for (int b = 0; b < a.bits; ++b) {
+        const std::uint32_t* wp = a.planes + b * a.plane_words + tile * a.k_words * 16 + i;
+        for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
+          std::int32_t s = 0;
+          for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) {
+            const std::uint32_t w = wp[kw * 16];
+            const std::int8_t* t = tab + kw * kLutBytesPerWord;
+            for (int c = 0; c < 4; ++c) {
+              const unsigned byte = (w >> (8 * c)) & 0xFFu;
+              s += t[16 * c + (byte & 15u)] + t[64 + 16 * c + (byte >> 4)];
+            }
+          }
+          const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
+          const float f = to_float(a.alpha[(g * a.bits + b) * a.rows + m]) * sc[blk];
+          y = std::fma(static_cast<float>(s), f, y);
+        }
+      }
+      if (a.beta)
+        for (index_t g = 0; g < a.groups; ++g) y = std::fma(to_float(a.beta[g * a.rows + m]), xs[g], y);
+      ybuf[n * 16 + i] = y;
+    }
+  }
+}
+
+#if ANYBCQ_CPU_SIMD
+ANYBCQ_SIMD_DIAGNOSTICS_BEGIN
+// ---- AVX-512: vpermb looks up 64 bytes (16 rows × 4 word bytes) in 4 tables at once; vpdpbusd sums
+// the 4 bytes of a row into its int32 lane.
+
+template <class Scale>
+ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE __m512 load16_avx512(const Scale* p, __mmask16 k) {
+  if constexpr (std::is_same_v<Scale, float>) {
+    return _mm512_maskz_loadu_ps(k, p);
+  } else if constexpr (std::is_same_v<Scale, half_t>) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p));
+  } else {
+    const __m512i u = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+  }
+}
+
+template <int NB, int U>
+ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_step_avx512(const std::uint32_t* wp, const std::int8_t* const* tabs,
+                                                             index_t kw, __m512i (&acc)[U][NB][2], int u) {
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
+  const __m512i cbits = _mm512_set1_epi32(0x30201000);  // byte c of a word selects table c
+  const __m512i ones = _mm512_set1_epi8(1);
+  const __m512i w = _mm512_loadu_si512(wp + kw * 16);
+  const __m512i ilo = _mm512_ternarylogic_epi32(w, m0f, cbits, 0xEA);  // (w & 0x0F) | c<<4
+  const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), m0f, cbits, 0xEA);
+  for (int n = 0; n < NB; ++n) {
+    const std::int8_t* t = tabs[n] + kw * kLutBytesPerWord;
+    const __m512i rlo = _mm512_permutexvar_epi8(ilo, _mm512_load_si512(t));
+    const __m512i rhi = _mm512_permutexvar_epi8(ihi, _mm512_load_si512(t + 64));
+    acc[u][n][0] = _mm512_dpbusd_epi32(acc[u][n][0], ones, rlo);
+    acc[u][n][1] = _mm512_dpbusd_epi32(acc[u][n][1], ones, rhi);
+  }
+}
+
+template <int NB, class Scale>
+ANYBCQ_TARGET_AVX512 void lut_tile_avx512(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
+  constexpr int U = NB <= 2 ? 2 : 1;  // independent accumulator sets hide vpdpbusd latency
+  const index_t m0 = tile * 16;
+  const index_t valid = a.rows - m0 < 16 ? a.rows - m0 : 16;
+  const __mmask16 k = static_cast<__mmask16>((1u << valid) - 1u);
+  const std::int8_t* tabs[NB];
+  const float* sc[NB];
+  for (int n = 0; n < NB; ++n) {
+    tabs[n] = a.acts->tables(act[n]);
+    sc[n] = a.acts->scales(act[n]);
+  }
+  __m512 y[NB];
+  for (int n = 0; n < NB; ++n) y[n] = _mm512_setzero_ps();
+  for (int b = 0; b < a.bits; ++b) {
+    const std::uint32_t* wp = a.planes + b * a.plane_words + tile * a.k_words * 16;
+    for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
+      __m512i acc[U][NB][2];
+      for (int u = 0; u < U; ++u)
+        for (int n = 0; n < NB; ++n) acc[u][n][0] = acc[u][n][1] = _mm512_setzero_si512();
+      const index_t end = s0 + a.seg_words;
+      index_t kw = s0;
+      for (; kw + U <= end; kw += U)
+        for (int u = 0; u < U; ++u) lut_step_avx512<NB, U>(wp, tabs, kw + u, acc, u);
+      for (; kw < end; ++kw) lut_step_avx512<NB, U>(wp, tabs, kw, acc, 0);
+      const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
+      const __m512 al = load16_avx512(a.alpha + (g * a.bits + b) * a.rows + m0, k);
+      for (int n = 0; n < NB; ++n) {
+        __m512i s = _mm512_add_epi32(acc[0][n][0], acc[0][n][1]);
+        for (int u = 1; u < U; ++u) s = _mm512_add_epi32(s, _mm512_add_epi32(acc[u][n][0], acc[u][n][1]));
+        y[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(al, _mm512_set1_ps(sc[n][blk])), y[n]);
+      }
+    }
+  }
+  if (a.beta)
+    for (index_t g = 0; g < a.groups; ++g) {
+      const __m512 be = load16_avx512(a.beta + g * a.rows + m0, k);
+      for (int n = 0; n < NB; ++n) y[n] = _mm512_fmadd_ps(be, _mm512_set1_ps(a.xsum[act[n] * a.groups + g]), y[n]);
+    }
+  for (int n = 0; n < NB; ++n) _mm512_storeu_ps(ybuf + n * 16, y[n]);
+}
+
+// ---- AVX2: vpshufb has one 16-entry table per 128-bit lane, so each of the 4 word bytes is looked
+// up in its own table (other bytes zeroed through bit 7 of the index) and the results OR-ed.
+
+template <class Scale>
+ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256 load8_avx2(const Scale* p, index_t valid) {
+  if (valid >= 8) {
+    if constexpr (std::is_same_v<Scale, float>) {
+      return _mm256_loadu_ps(p);
+    } else if constexpr (std::is_same_v<Scale, half_t>) {
+      return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    } else {
+      const __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+    }
+  }
+  alignas(32) float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (index_t i = 0; i < valid; ++i) tmp[i] = to_float(p[i]);
+  return _mm256_load_ps(tmp);
+}
+
+template <int NB>
+ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_step_avx2(const std::uint32_t* wp, const std::int8_t* const* tabs,
+                                                         index_t kw, __m256i (&acc)[NB]) {
+  const __m256i m0f = _mm256_set1_epi8(0x0F);
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + kw * 16));
+  const __m256i ilo = _mm256_and_si256(w, m0f);
+  const __m256i ihi = _mm256_and_si256(_mm256_srli_epi32(w, 4), m0f);
+  __m256i lo[4], hi[4];
+  for (int c = 0; c < 4; ++c) {
+    // 0x80 in every byte but byte c of each word: vpshufb writes zero there
+    const __m256i keep = _mm256_set1_epi32(static_cast<int>(0x80808080u & ~(0xFFu << (8 * c))));
+    lo[c] = _mm256_or_si256(ilo, keep);
+    hi[c] = _mm256_or_si256(ihi, keep);
+  }
+  for (int n = 0; n < NB; ++n) {
+    const std::int8_t* t = tabs[n] + kw * kLutBytesPerWord;
+    __m256i r[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m256i* idx = h ? hi : lo;
+      __m256i q[4];
+      for (int c = 0; c < 4; ++c) {
+        const __m256i tb = _mm256_broadcastsi128_si256(
+            _mm_load_si128(reinterpret_cast<const __m128i*>(t + 64 * h + 16 * c)));
+        q[c] = _mm256_shuffle_epi8(tb, idx[c]);
+      }
+      r[h] = _mm256_or_si256(_mm256_or_si256(q[0], q[1]), _mm256_or_si256(q[2], q[3]));
+    }
+    const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, r[0]), _mm256_maddubs_epi16(ones8, r[1]));
+    acc[n] = _mm256_add_epi32(acc[n], _mm256_madd_epi16(s16, ones16));
+  }
+}
+
+template <int NB, class Scale>
+ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
+  const index_t m0 = tile * 16;
+  const std::int8_t* tabs[NB];
+  const float* sc[NB];
+  for (int n = 0; n < NB; ++n) {
+    tabs[n] = a.acts->tables(act[n]);
+    sc[n] = a.acts->scales(act[n]);
+  }
+  for (int h = 0; h < 2; ++h) {
+    const index_t mh = m0 + 8 * h;
+    const index_t valid = a.rows - mh < 8 ? a.rows - mh : 8;
+    if (valid <= 0) {
+      for (int n = 0; n < NB; ++n) _mm256_storeu_ps(ybuf + n * 16 + 8 * h, _mm256_setzero_ps());
+      continue;
+    }
+    __m256 y[NB];
+    for (int n = 0; n < NB; ++n) y[n] = _mm256_setzero_ps();
+    for (int b = 0; b < a.bits; ++b) {
+      const std::uint32_t* wp = a.planes + b * a.plane_words + tile * a.k_words * 16 + 8 * h;
+      for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
+        __m256i acc[NB];
+        for (int n = 0; n < NB; ++n) acc[n] = _mm256_setzero_si256();
+        for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx2<NB>(wp, tabs, kw, acc);
+        const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
+        const __m256 al = load8_avx2(a.alpha + (g * a.bits + b) * a.rows + mh, valid);
+        for (int n = 0; n < NB; ++n)
+          y[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[n]), _mm256_mul_ps(al, _mm256_set1_ps(sc[n][blk])), y[n]);
+      }
+    }
+    if (a.beta)
+      for (index_t g = 0; g < a.groups; ++g) {
+        const __m256 be = load8_avx2(a.beta + g * a.rows + mh, valid);
+        for (int n = 0; n < NB; ++n)
+          y[n] = _mm256_fmadd_ps(be, _mm256_set1_ps(a.xsum[act[n] * a.groups + g]), y[n]);
+      }
+    for (int n = 0; n < NB; ++n) _mm256_storeu_ps(ybuf + n * 16 + 8 * h, y[n]);
+  }
+}
+ANYBCQ_SIMD_DIAGNOSTICS_END
+#endif
+
+}  // namespace detail
+}  // namespace cpu
+ANYBCQ_NAMESPACE_END
