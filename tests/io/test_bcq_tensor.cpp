@@ -175,3 +175,42 @@ TEST_CASE("bcq tensor: entry names map back to their weight") {
   CHECK(io::bcq_owner("a.weight") == "");
   CHECK(io::bcq_owner(".bcq_planes") == "");
 }
+
+TEST_CASE_TEMPLATE("bcq tensor: deferred (streamed) entries produce the same file as eager ones", L, layout::PlaneMajor,
+                   layout::Interleaved) {
+  for (const BcqShape& s : {BcqShape{9, 64, 32, 2, 4, false}, BcqShape{4, 96, 96, 1, 2, true}}) {
+    const auto w = random_weights<L, half_t>(s, 31);
+    io::SafetensorsWriter eager, lazy;
+    std::vector<float> n(3, 2.0f);
+    eager.add_copy("n", {3}, n.data());
+    lazy.add_copy("n", {3}, n.data());
+    io::add_bcq_tensor(eager, "q", w, io::DType::F16);
+    int calls = 0;
+    io::add_bcq_tensor_deferred<L, half_t>(lazy, "q", s, io::DType::F16, [&] {
+      ++calls;
+      return w;
+    });
+    eager.add_copy("z", {3}, n.data());
+    lazy.add_copy("z", {3}, n.data());
+    CHECK(eager.serialize() == lazy.serialize());
+    CHECK(calls == 1);
+  }
+}
+
+TEST_CASE("bcq tensor: a failing producer leaves neither the output nor its temporary behind") {
+  TempDir dir;
+  const BcqShape s{4, 32, 32, 2, 2, false};
+  io::SafetensorsWriter w;
+  io::add_bcq_tensor_deferred<layout::PlaneMajor, half_t>(w, "q", s, io::DType::F16, []() -> MultiPrecisionWeights<> {
+    throw Error("anybcq: producer failed on purpose");
+  });
+  const std::string path = dir.file("out.safetensors");
+  CHECK(error_of([&] { w.write(path); }) == "anybcq: producer failed on purpose");
+  CHECK(std::fopen(path.c_str(), "rb") == nullptr);
+  CHECK(std::fopen(io::partial_path(path).c_str(), "rb") == nullptr);
+  // A producer that returns a weight of another shape is caught too.
+  io::SafetensorsWriter w2;
+  io::add_bcq_tensor_deferred<layout::PlaneMajor, half_t>(w2, "q", s, io::DType::F16,
+                                                          [] { return random_weights(BcqShape{4, 64, 32, 2, 2, false}, 1); });
+  CHECK(error_of([&] { (void)w2.serialize(); }).find("different shape") != std::string::npos);
+}

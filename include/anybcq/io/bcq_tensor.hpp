@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -270,30 +271,106 @@ MultiPrecisionWeights<Layout, Scale> load_bcq_tensor(const SafetensorsReader& r,
   return w;
 }
 
-//! Adds quantized weight `name` (planes, every α^p and β^p, metadata) to `out`. Layouts other than
-//! PlaneMajor and Interleaved are stored as PlaneMajor.
+namespace detail {
+inline void check_bcq_name(const std::string& name, DType original_dtype) {
+  ANYBCQ_REQUIRE(is_float_dtype(original_dtype), "quantized weight \"", name, "\": original dtype ",
+                 dtype_name(original_dtype), " is not floating-point");
+  ANYBCQ_REQUIRE(!name.empty() && bcq_owner(name).empty(), "quantized weight name \"", name,
+                 "\" is empty or ends like an AnyBCQ entry");
+}
+//! The storage layout a Layout is written in: itself for PlaneMajor/Interleaved, else PlaneMajor.
+template <class Layout>
+using stored_layout_t = std::conditional_t<std::is_same_v<Layout, layout::Interleaved>, layout::Interleaved,
+                                           layout::PlaneMajor>;
+}  // namespace detail
+
+//! The metadata JSON text of a quantized weight (see docs/format.md).
+inline std::string bcq_metadata(const BcqShape& s, const std::string& layout_name, DType scale_dtype,
+                                DType original_dtype) {
+  const nlohmann::json meta = {{"format_version", kBcqFormatVersion},
+                               {"layout", layout_name},
+                               {"rows", s.rows},
+                               {"cols", s.cols},
+                               {"group", s.group},
+                               {"p_min", s.p_min},
+                               {"p_max", s.p_max},
+                               {"symmetric", s.symmetric},
+                               {"scale_dtype", dtype_name(scale_dtype)},
+                               {"original_dtype", dtype_name(original_dtype)},
+                               {"original_shape", {s.rows, s.cols}}};
+  return meta.dump();
+}
+
+//! Declares quantized weight `name` of shape `s`, whose data come from `make()` (returning a
+//! MultiPrecisionWeights<Layout, Scale> of that shape). make() runs once, when the writer reaches the
+//! planes entry; the result is released after the weight's last entry is written. This lets a converter
+//! stream a whole model through the writer with one quantized weight in memory at a time.
+template <class Layout, class Scale, class Make>
+void add_bcq_tensor_deferred(SafetensorsWriter& out, const std::string& name, const BcqShape& s, DType original_dtype,
+                             Make make) {
+  using Stored = detail::stored_layout_t<Layout>;
+  using W = MultiPrecisionWeights<Stored, Scale>;
+  detail::check_bcq_name(name, original_dtype);
+  validate(s);
+  const index_t M = s.rows, G = s.groups(), kw = s.cols / kWordBits;
+  auto slot = std::make_shared<std::unique_ptr<W>>();
+  auto get = [slot, s, name]() -> const W& {
+    ANYBCQ_REQUIRE(*slot != nullptr, "quantized weight \"", name, "\": entries written out of order");
+    return **slot;
+  };
+  const std::string last = s.symmetric ? bcq_alpha_name(name, s.p_max) : bcq_beta_name(name, s.p_max);
+  auto bytes_of = [](const auto* p, std::size_t n) {
+    std::vector<std::uint8_t> b(n * sizeof(*p));
+    if (!b.empty()) std::memcpy(b.data(), p, b.size());
+    return b;
+  };
+  std::vector<index_t> pshape =
+      std::is_same_v<Stored, layout::Interleaved> ? std::vector<index_t>{kw, s.p_max, M} : std::vector<index_t>{s.p_max, M, kw};
+  out.add_deferred(bcq_planes_name(name), DType::I32, std::move(pshape), [slot, s, name, make, bytes_of]() mutable {
+    auto w = make();
+    const BcqShape& ws = w.shape();
+    ANYBCQ_REQUIRE(ws.rows == s.rows && ws.cols == s.cols && ws.group == s.group && ws.p_min == s.p_min &&
+                       ws.p_max == s.p_max && ws.symmetric == s.symmetric,
+                   "quantized weight \"", name, "\": the producer returned a different shape than declared");
+    if constexpr (std::is_same_v<typename decltype(w)::layout_type, Stored>) {
+      *slot = std::make_unique<W>(std::move(w));
+    } else {
+      *slot = std::make_unique<W>(w.template convert<Stored>());
+    }
+    return bytes_of((*slot)->planes().data(), (*slot)->planes().size());
+  });
+  for (int p = s.p_min; p <= s.p_max; ++p) {
+    const bool free_a = bcq_alpha_name(name, p) == last, free_b = bcq_beta_name(name, p) == last;
+    out.add_deferred(bcq_alpha_name(name, p), dtype_of<Scale>(), {G, p, M}, [slot, get, p, free_a, bytes_of] {
+      const W& w = get();
+      auto b = bytes_of(w.alpha().data() + w.scale_layout().alpha_base(p), std::size_t(w.scale_layout().alpha_base(p + 1) - w.scale_layout().alpha_base(p)));
+      if (free_a) slot->reset();
+      return b;
+    });
+    if (!s.symmetric)
+      out.add_deferred(bcq_beta_name(name, p), dtype_of<Scale>(), {G, M}, [slot, get, p, free_b, bytes_of] {
+        const W& w = get();
+        auto b = bytes_of(w.beta().data() + w.scale_layout().beta_base(p), std::size_t(w.rows() * w.shape().groups()));
+        if (free_b) slot->reset();
+        return b;
+      });
+  }
+  out.set_metadata(bcq_meta_key(name), bcq_metadata(s, Stored::name(), dtype_of<Scale>(), original_dtype));
+  out.set_metadata(kBcqFormatKey, std::to_string(kBcqFormatVersion));
+}
+
+//! Adds quantized weight `name` (planes, every α^p and β^p, metadata) to `out`, copying its data.
+//! Layouts other than PlaneMajor and Interleaved are stored as PlaneMajor.
 template <class Layout, class Scale>
 void add_bcq_tensor(SafetensorsWriter& out, const std::string& name, const MultiPrecisionWeights<Layout, Scale>& w,
                     DType original_dtype) {
-  ANYBCQ_REQUIRE(is_float_dtype(original_dtype), "quantized weight \"", name, "\": original dtype ",
-                 dtype_name(original_dtype), " is not floating-point");
-  ANYBCQ_REQUIRE(bcq_owner(name).empty(), "quantized weight name \"", name, "\" ends like an AnyBCQ entry");
-  if constexpr (!std::is_same_v<Layout, layout::PlaneMajor> && !std::is_same_v<Layout, layout::Interleaved>) {
-    add_bcq_tensor(out, name, w.template convert<layout::PlaneMajor>(), original_dtype);
+  using Stored = detail::stored_layout_t<Layout>;
+  detail::check_bcq_name(name, original_dtype);
+  if constexpr (!std::is_same_v<Layout, Stored>) {
+    add_bcq_tensor(out, name, w.template convert<Stored>(), original_dtype);
   } else {
     const BcqShape& s = w.shape();
     const index_t M = s.rows, G = s.groups(), kw = s.cols / kWordBits;
-    nlohmann::json meta = {{"format_version", kBcqFormatVersion},
-                           {"layout", Layout::name()},
-                           {"rows", s.rows},
-                           {"cols", s.cols},
-                           {"group", s.group},
-                           {"p_min", s.p_min},
-                           {"p_max", s.p_max},
-                           {"symmetric", s.symmetric},
-                           {"scale_dtype", dtype_name(dtype_of<Scale>())},
-                           {"original_dtype", dtype_name(original_dtype)},
-                           {"original_shape", {s.rows, s.cols}}};
     std::vector<index_t> pshape = std::is_same_v<Layout, layout::Interleaved>
                                       ? std::vector<index_t>{kw, s.p_max, M}
                                       : std::vector<index_t>{s.p_max, M, kw};
@@ -305,7 +382,7 @@ void add_bcq_tensor(SafetensorsWriter& out, const std::string& name, const Multi
       out.add_copy(bcq_alpha_name(name, p), {G, p, M}, w.alpha().data() + sl.alpha_base(p));
       if (!s.symmetric) out.add_copy(bcq_beta_name(name, p), {G, M}, w.beta().data() + sl.beta_base(p));
     }
-    out.set_metadata(bcq_meta_key(name), meta.dump());
+    out.set_metadata(bcq_meta_key(name), bcq_metadata(s, Layout::name(), dtype_of<Scale>(), original_dtype));
     out.set_metadata(kBcqFormatKey, std::to_string(kBcqFormatVersion));
   }
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <map>
 #include <string>
@@ -280,6 +281,16 @@ class SafetensorsWriter {
     e.ptr = data;
     push(std::move(e));
   }
+  //! Adds a tensor whose bytes `produce()` returns when write() or serialize() reaches it (entries are
+  //! produced in the order they were added, one at a time, so a large file never sits in memory whole).
+  void add_deferred(const std::string& name, DType dtype, std::vector<index_t> shape,
+                    std::function<std::vector<std::uint8_t>()> produce) {
+    std::uint64_t nb = 0;
+    ANYBCQ_REQUIRE(detail::checked_nbytes(shape, dtype_size(dtype), nb), "tensor \"", name, "\": shape overflows");
+    Entry e = make_entry(name, dtype, std::move(shape), static_cast<std::size_t>(nb));
+    e.produce = std::move(produce);
+    push(std::move(e));
+  }
   //! Adds a copy of a typed array of prod(shape) elements.
   template <class T>
   void add_copy(const std::string& name, std::vector<index_t> shape, const T* data) {
@@ -318,8 +329,10 @@ class SafetensorsWriter {
     const std::string h = header();
     std::vector<std::uint8_t> out(h.begin(), h.end());
     for (const Entry& e : entries_) {
-      const auto* p = static_cast<const std::uint8_t*>(e.ptr);
-      out.insert(out.end(), p, p + e.nbytes);
+      with_bytes(e, [&](const void* ptr) {
+        const auto* p = static_cast<const std::uint8_t*>(ptr);
+        out.insert(out.end(), p, p + e.nbytes);
+      });
     }
     return out;
   }
@@ -329,13 +342,20 @@ class SafetensorsWriter {
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
     ANYBCQ_REQUIRE(f != nullptr, "cannot create '", tmp, "': ", std::strerror(errno));
     bool ok = true;
-    const std::string h = header();
-    ok = ok && std::fwrite(h.data(), 1, h.size(), f) == h.size();
-    for (const Entry& e : entries_) {
-      if (!ok) break;
-      if (e.nbytes) ok = std::fwrite(e.ptr, 1, e.nbytes, f) == e.nbytes;
+    int err = 0;
+    try {
+      const std::string h = header();
+      ok = std::fwrite(h.data(), 1, h.size(), f) == h.size();
+      for (const Entry& e : entries_) {
+        if (!ok) break;
+        with_bytes(e, [&](const void* p) { ok = e.nbytes == 0 || std::fwrite(p, 1, e.nbytes, f) == e.nbytes; });
+      }
+      err = errno;
+    } catch (...) {  // a producer failed: leave nothing behind
+      std::fclose(f);
+      std::remove(tmp.c_str());
+      throw;
     }
-    const int err = errno;
     ok = (std::fflush(f) == 0) && ok;
     ok = ok && ::fsync(fileno(f)) == 0;
     ok = (std::fclose(f) == 0) && ok;
@@ -358,7 +378,19 @@ class SafetensorsWriter {
     std::vector<std::uint8_t> owned;
     const void* ptr = nullptr;
     std::size_t nbytes = 0;
+    std::function<std::vector<std::uint8_t>()> produce;
   };
+  template <class F>
+  static void with_bytes(const Entry& e, F&& f) {
+    if (!e.produce) {
+      f(e.ptr);
+      return;
+    }
+    const std::vector<std::uint8_t> b = e.produce();
+    ANYBCQ_REQUIRE(b.size() == e.nbytes, "tensor \"", e.name, "\": producer returned ", b.size(), " bytes, expected ",
+                   e.nbytes);
+    f(b.data());
+  }
   Entry make_entry(const std::string& name, DType dtype, std::vector<index_t> shape, std::size_t nbytes) const {
     ANYBCQ_REQUIRE(!name.empty() && name != "__metadata__", "tensor name \"", name,
                    "\" is reserved or empty");
