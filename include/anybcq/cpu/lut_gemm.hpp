@@ -44,8 +44,19 @@ template <class Scale>
 void lut_tile_dispatch(Isa isa, const LutTileArgs<Scale>& a, index_t tile, const index_t* act, int nb, float* ybuf) {
 #if ANYBCQ_CPU_SIMD
   if (isa == Isa::kAvx512) {
+    if (nb == 1) {
+      switch (a.bits) {
+        case 1: return lut_tile1_avx512<1>(a, tile, act, ybuf);
+        case 2: return lut_tile1_avx512<2>(a, tile, act, ybuf);
+        case 3: return lut_tile1_avx512<3>(a, tile, act, ybuf);
+        case 4: return lut_tile1_avx512<4>(a, tile, act, ybuf);
+        case 5: return lut_tile1_avx512<5>(a, tile, act, ybuf);
+        case 6: return lut_tile1_avx512<6>(a, tile, act, ybuf);
+        case 7: return lut_tile1_avx512<7>(a, tile, act, ybuf);
+        default: return lut_tile1_avx512<8>(a, tile, act, ybuf);
+      }
+    }
     switch (nb) {
-      case 1: return lut_tile_avx512<1>(a, tile, act, ybuf);
       case 2: return lut_tile_avx512<2>(a, tile, act, ybuf);
       case 3: return lut_tile_avx512<3>(a, tile, act, ybuf);
       case 4: return lut_tile_avx512<4>(a, tile, act, ybuf);
@@ -140,9 +151,10 @@ void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* 
   }
 
   const index_t T = mv.layout.tiles();
-  auto work = [&](int w, int nw) {
+  // Contiguous runs of tiles, claimed dynamically (a descheduled worker does not hold the call up);
+  // each tile's result does not depend on which thread computes it.
+  auto work = [&](index_t t0, index_t t1) {
     alignas(64) float ybuf[8 * 16];
-    const index_t t0 = T * w / nw, t1 = T * (w + 1) / nw;
     for (index_t t = t0; t < t1; ++t) {
       const index_t m0 = t * 16, valid = std::min<index_t>(16, M - m0);
       for (const Chunk& c : chunks) {
@@ -159,15 +171,11 @@ void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* 
       }
     }
   };
-  int nw = 1;
-  if (pool) {
-    nw = opt.threads > 0 ? std::min(opt.threads, pool->size()) : pool->size();
-    nw = static_cast<int>(std::min<index_t>(nw, T));
-  }
+  const int nw = pool ? (opt.threads > 0 ? std::min(opt.threads, pool->size()) : pool->size()) : 1;
   if (nw <= 1) {
-    work(0, 1);
+    work(0, T);
   } else {
-    pool->run(work, nw);
+    pool->parallel_for(T, std::max<index_t>(4, T / (8 * nw)), work, nw);
   }
 }
 
@@ -176,7 +184,7 @@ template <class Scale, class In, class Out>
 void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* bits, const In* x, index_t n, Out* y,
               ThreadPool* pool = nullptr, const LutOptions& opt = {}) {
   const index_t ab = opt.act_block > 0 ? opt.act_block : default_act_block(mv.group);
-  const LutActivations acts = LutActivations::build(x, n, mv.cols, ab, opt.isa);
+  const LutActivations acts = LutActivations::build(x, n, mv.cols, ab, opt.isa, pool, opt.threads);
   lut_gemm(mv, bits, acts, y, pool, opt);
 }
 

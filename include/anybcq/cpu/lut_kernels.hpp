@@ -3,8 +3,8 @@
 //
 // Per tile, activation row n, plane b and segment (min(group, act_block) features):
 //   S = Σ_kw Σ_c T_lo[kw][c][byte_c & 15] + T_hi[kw][c][byte_c >> 4]     (exact int32)
-//   y = fma(float(S), α^p[g][b][m] · scale[n][block], y)                 (planes, then segments, in order)
-// and finally y = fma(β^p[g][m], Σx[n][g], y) for g = 0..G−1.
+//   z_b = fma(float(S), α^p[g][b][m] · scale[n][block], z_b)   (z_b = 0 first; segments in order)
+// then y = (((0 + z_0) + z_1) + …) + z_{p−1}, and finally y = fma(β^p[g][m], Σx[n][g], y) for g = 0..G−1.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -50,6 +50,7 @@ inline void lut_tile_scalar(const LutTileArgs<Scale>& a, index_t tile, const ind
       float y = 0.0f;
       for (int b = 0; b < a.bits; ++b) {
         const std::uint32_t* wp = a.planes + b * a.plane_words + tile * a.k_words * 16 + i;
+        float z = 0.0f;
         for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
           std::int32_t s = 0;
           for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) {
@@ -62,8 +63,9 @@ inline void lut_tile_scalar(const LutTileArgs<Scale>& a, index_t tile, const ind
           }
           const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
           const float f = to_float(a.alpha[(g * a.bits + b) * a.rows + m]) * sc[blk];
-          y = std::fma(static_cast<float>(s), f, y);
+          z = std::fma(static_cast<float>(s), f, z);
         }
+        y = y + z;
       }
       if (a.beta)
         for (index_t g = 0; g < a.groups; ++g) y = std::fma(to_float(a.beta[g * a.rows + m]), xs[g], y);
@@ -110,6 +112,8 @@ ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_step_avx512(const std::uint32_t
 template <int NB, class Scale>
 ANYBCQ_TARGET_AVX512 void lut_tile_avx512(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
   constexpr int U = NB <= 2 ? 2 : 1;  // independent accumulator sets hide vpdpbusd latency
+  // Batch kernel (NB ≥ 2; one row goes to lut_tile1_avx512): planes one after another, so each
+  // weight vector is looked up once per activation row while it sits in registers.
   const index_t m0 = tile * 16;
   const index_t valid = a.rows - m0 < 16 ? a.rows - m0 : 16;
   const __mmask16 k = static_cast<__mmask16>((1u << valid) - 1u);
@@ -121,8 +125,18 @@ ANYBCQ_TARGET_AVX512 void lut_tile_avx512(const LutTileArgs<Scale>& a, index_t t
   }
   __m512 y[NB];
   for (int n = 0; n < NB; ++n) y[n] = _mm512_setzero_ps();
+  // α/β rows are M apart, one 32-byte piece per tile: fetch the next-but-one tile's pieces early.
+  if (m0 + 32 < a.rows) {
+    for (index_t g = 0; g < a.groups; ++g) {
+      for (int b = 0; b < a.bits; ++b)
+        _mm_prefetch(reinterpret_cast<const char*>(a.alpha + (g * a.bits + b) * a.rows + m0 + 32), _MM_HINT_T0);
+      if (a.beta) _mm_prefetch(reinterpret_cast<const char*>(a.beta + g * a.rows + m0 + 32), _MM_HINT_T0);
+    }
+  }
   for (int b = 0; b < a.bits; ++b) {
     const std::uint32_t* wp = a.planes + b * a.plane_words + tile * a.k_words * 16;
+    __m512 z[NB];
+    for (int n = 0; n < NB; ++n) z[n] = _mm512_setzero_ps();
     for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
       __m512i acc[U][NB][2];
       for (int u = 0; u < U; ++u)
@@ -137,9 +151,10 @@ ANYBCQ_TARGET_AVX512 void lut_tile_avx512(const LutTileArgs<Scale>& a, index_t t
       for (int n = 0; n < NB; ++n) {
         __m512i s = _mm512_add_epi32(acc[0][n][0], acc[0][n][1]);
         for (int u = 1; u < U; ++u) s = _mm512_add_epi32(s, _mm512_add_epi32(acc[u][n][0], acc[u][n][1]));
-        y[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(al, _mm512_set1_ps(sc[n][blk])), y[n]);
+        z[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(al, _mm512_set1_ps(sc[n][blk])), z[n]);
       }
     }
+    for (int n = 0; n < NB; ++n) y[n] = _mm512_add_ps(y[n], z[n]);
   }
   if (a.beta)
     for (index_t g = 0; g < a.groups; ++g) {
@@ -147,6 +162,58 @@ ANYBCQ_TARGET_AVX512 void lut_tile_avx512(const LutTileArgs<Scale>& a, index_t t
       for (int n = 0; n < NB; ++n) y[n] = _mm512_fmadd_ps(be, _mm512_set1_ps(a.xsum[act[n] * a.groups + g]), y[n]);
     }
   for (int n = 0; n < NB; ++n) _mm512_storeu_ps(ybuf + n * 16, y[n]);
+}
+
+// GEMV (one activation row) at precision P: all P plane streams advance together, word by word, so
+// each plane is read as one sequential stream across tiles; one table load serves every plane.
+template <int P, class Scale>
+ANYBCQ_TARGET_AVX512 void lut_tile1_avx512(const LutTileArgs<Scale>& a, index_t tile, const index_t* act,
+                                           float* ybuf) {
+  const index_t m0 = tile * 16;
+  const index_t valid = a.rows - m0 < 16 ? a.rows - m0 : 16;
+  const __mmask16 k = static_cast<__mmask16>((1u << valid) - 1u);
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
+  const __m512i cbits = _mm512_set1_epi32(0x30201000);
+  const __m512i ones = _mm512_set1_epi8(1);
+  const std::int8_t* tab = a.acts->tables(act[0]);
+  const float* sc = a.acts->scales(act[0]);
+  const std::uint32_t* wp[P];
+  for (int b = 0; b < P; ++b) wp[b] = a.planes + b * a.plane_words + tile * a.k_words * 16;
+  if (m0 + 32 < a.rows)  // α/β rows are M apart: fetch the next-but-one tile's pieces early
+    for (index_t g = 0; g < a.groups; ++g) {
+      for (int b = 0; b < P; ++b)
+        _mm_prefetch(reinterpret_cast<const char*>(a.alpha + (g * P + b) * a.rows + m0 + 32), _MM_HINT_T0);
+      if (a.beta) _mm_prefetch(reinterpret_cast<const char*>(a.beta + g * a.rows + m0 + 32), _MM_HINT_T0);
+    }
+  __m512 z[P];
+  for (int b = 0; b < P; ++b) z[b] = _mm512_setzero_ps();
+  for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
+    __m512i acc[P][2];
+    for (int b = 0; b < P; ++b) acc[b][0] = acc[b][1] = _mm512_setzero_si512();
+    for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) {
+      const __m512i tlo = _mm512_load_si512(tab + kw * kLutBytesPerWord);
+      const __m512i thi = _mm512_load_si512(tab + kw * kLutBytesPerWord + 64);
+      for (int b = 0; b < P; ++b) {
+        const __m512i w = _mm512_loadu_si512(wp[b] + kw * 16);
+        const __m512i ilo = _mm512_ternarylogic_epi32(w, m0f, cbits, 0xEA);
+        const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), m0f, cbits, 0xEA);
+        acc[b][0] = _mm512_dpbusd_epi32(acc[b][0], ones, _mm512_permutexvar_epi8(ilo, tlo));
+        acc[b][1] = _mm512_dpbusd_epi32(acc[b][1], ones, _mm512_permutexvar_epi8(ihi, thi));
+      }
+    }
+    const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
+    const __m512 s = _mm512_set1_ps(sc[blk]);
+    for (int b = 0; b < P; ++b) {
+      const __m512 al = load16_avx512(a.alpha + (g * P + b) * a.rows + m0, k);
+      z[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[b][0], acc[b][1])), _mm512_mul_ps(al, s), z[b]);
+    }
+  }
+  __m512 y = _mm512_setzero_ps();
+  for (int b = 0; b < P; ++b) y = _mm512_add_ps(y, z[b]);
+  if (a.beta)
+    for (index_t g = 0; g < a.groups; ++g)
+      y = _mm512_fmadd_ps(load16_avx512(a.beta + g * a.rows + m0, k), _mm512_set1_ps(a.xsum[act[0] * a.groups + g]), y);
+  _mm512_storeu_ps(ybuf, y);
 }
 
 // ---- AVX2: vpshufb has one 16-entry table per 128-bit lane, so each of the 4 word bytes is looked
@@ -223,6 +290,8 @@ ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile,
     for (int n = 0; n < NB; ++n) y[n] = _mm256_setzero_ps();
     for (int b = 0; b < a.bits; ++b) {
       const std::uint32_t* wp = a.planes + b * a.plane_words + tile * a.k_words * 16 + 8 * h;
+      __m256 z[NB];
+      for (int n = 0; n < NB; ++n) z[n] = _mm256_setzero_ps();
       for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
         __m256i acc[NB];
         for (int n = 0; n < NB; ++n) acc[n] = _mm256_setzero_si256();
@@ -230,8 +299,9 @@ ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile,
         const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
         const __m256 al = load8_avx2(a.alpha + (g * a.bits + b) * a.rows + mh, valid);
         for (int n = 0; n < NB; ++n)
-          y[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[n]), _mm256_mul_ps(al, _mm256_set1_ps(sc[n][blk])), y[n]);
+          z[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[n]), _mm256_mul_ps(al, _mm256_set1_ps(sc[n][blk])), z[n]);
       }
+      for (int n = 0; n < NB; ++n) y[n] = _mm256_add_ps(y[n], z[n]);
     }
     if (a.beta)
       for (index_t g = 0; g < a.groups; ++g) {

@@ -1,6 +1,7 @@
 // AnyBCQ — activation lookup tables for the bit-serial CPU kernels: for every 4 consecutive input
 // features, the 16 signed sums ±x0±x1±x2±x3, quantized to int8 with one scale per activation block.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include "anybcq/core/error.hpp"
 #include "anybcq/core/numeric.hpp"
 #include "anybcq/cpu/isa.hpp"
+#include "anybcq/cpu/thread_pool.hpp"
 
 ANYBCQ_NAMESPACE_BEGIN
 namespace cpu {
@@ -99,14 +101,14 @@ inline void table_offset(index_t j, index_t& off) {
   off = kw * kLutBytesPerWord + (jj % 2) * 64 + (jj / 2) * 16;
 }
 
-// One activation block (ab features starting at k0) of one row: tables, scale, and sums per 32.
+// One activation block of one row (x points at feature k0; ab features): tables and scale.
 inline void build_block_scalar(const float* x, index_t row, index_t k0, index_t ab, std::int8_t* tab, float* scale,
                                float* tmp) {
   const index_t nj = ab / 4;
   float mx = 0.0f;
   bool finite = true;
   for (index_t j = 0; j < nj; ++j) {
-    lut_entries_scalar(x + k0 + 4 * j, tmp + 16 * j);
+    lut_entries_scalar(x + 4 * j, tmp + 16 * j);
     for (int v = 0; v < 16; ++v) {
       const float a = std::fabs(tmp[16 * j + v]);
       finite = finite && a <= std::numeric_limits<float>::max();
@@ -136,7 +138,7 @@ ANYBCQ_TARGET_AVX512 inline void build_block_avx512(const float* x, index_t row,
   __m512 mx = _mm512_setzero_ps();
   __mmask16 ok = 0xFFFF;
   for (index_t j = 0; j < nj; ++j) {
-    const float* xj = x + k0 + 4 * j;
+    const float* xj = x + 4 * j;
     const __m512 l = _mm512_fmadd_ps(_mm512_set1_ps(xj[1]), s1, _mm512_mul_ps(_mm512_set1_ps(xj[0]), s0));
     const __m512 h = _mm512_fmadd_ps(_mm512_set1_ps(xj[3]), s3, _mm512_mul_ps(_mm512_set1_ps(xj[2]), s2));
     const __m512 t = _mm512_add_ps(l, h);
@@ -177,7 +179,7 @@ ANYBCQ_TARGET_AVX2 inline void build_block_avx2(const float* x, index_t row, ind
   __m256 mx = _mm256_setzero_ps();
   int ok = 0xFF;
   for (index_t j = 0; j < nj; ++j) {
-    const float* xj = x + k0 + 4 * j;
+    const float* xj = x + 4 * j;
     const __m256 l = _mm256_fmadd_ps(_mm256_set1_ps(xj[1]), s1, _mm256_mul_ps(_mm256_set1_ps(xj[0]), s0));
     const __m256 x2 = _mm256_mul_ps(_mm256_set1_ps(xj[2]), s2);
     // entries 0..7 have s3 = −1, entries 8..15 have s3 = +1
@@ -231,7 +233,8 @@ class LutActivations {
   //! Tables for n rows of K features (x row-major n×K; float, half_t or bfloat16_t). act_block: features
   //! sharing one table scale (multiple of 32 dividing K). isa: level used to build (results identical).
   template <class In>
-  static LutActivations build(const In* x, index_t n, index_t cols, index_t act_block, Isa isa = Isa::kAuto) {
+  static LutActivations build(const In* x, index_t n, index_t cols, index_t act_block, Isa isa = Isa::kAuto,
+                              ThreadPool* pool = nullptr, int threads = 0) {
     static_assert(is_storage_float_v<In>, "activations must be float, half_t or bfloat16_t");
     ANYBCQ_REQUIRE(n >= 0, "LutActivations: batch n = ", n, " is negative");
     ANYBCQ_REQUIRE(cols > 0 && cols % kWordBits == 0, "LutActivations: K = ", cols, " must be a positive multiple of ",
@@ -248,18 +251,29 @@ class LutActivations {
     a.tables_ = detail::AlignedBuffer<std::int8_t>(static_cast<std::size_t>(n * (cols / 32) * kLutBytesPerWord));
     a.scales_.resize(static_cast<std::size_t>(n * (cols / act_block)));
     a.sum32_.resize(static_cast<std::size_t>(n * (cols / 32)));
-    detail::AlignedBuffer<float> tmp(static_cast<std::size_t>(act_block * 4));
-    std::vector<float> conv;
-    for (index_t r = 0; r < n; ++r) {
-      const float* xr;
-      if constexpr (std::is_same_v<In, float>) {
-        xr = x + r * cols;
-      } else {
-        conv.resize(static_cast<std::size_t>(cols));
-        for (index_t k = 0; k < cols; ++k) conv[std::size_t(k)] = to_float(x[r * cols + k]);
-        xr = conv.data();
+    // (row, block) pairs are independent: split them over the pool's workers.
+    const index_t blocks = cols / act_block, total = n * blocks;
+    auto work = [&](int w, int nw) {
+      detail::AlignedBuffer<float> tmp(static_cast<std::size_t>(act_block * 5));
+      float* conv = tmp.data() + act_block * 4;
+      for (index_t i = total * w / nw; i < total * (w + 1) / nw; ++i) {
+        const index_t r = i / blocks, k0 = (i % blocks) * act_block;
+        const float* xb;
+        if constexpr (std::is_same_v<In, float>) {
+          xb = x + r * cols + k0;
+        } else {
+          for (index_t k = 0; k < act_block; ++k) conv[k] = to_float(x[r * cols + k0 + k]);
+          xb = conv;
+        }
+        a.build_block(xb, r, k0, tmp.data());
       }
-      a.build_row(xr, r, tmp.data());
+    };
+    int nw = 1;
+    if (pool) nw = static_cast<int>(std::min<index_t>(threads > 0 ? std::min(threads, pool->size()) : pool->size(), total));
+    if (nw > 1) {
+      pool->run(work, nw);
+    } else if (total > 0) {
+      work(0, 1);
     }
     return a;
   }
@@ -277,26 +291,25 @@ class LutActivations {
   float sum32(index_t r, index_t kw) const { return sum32_[std::size_t(r * (cols_ / 32) + kw)]; }
 
  private:
-  void build_row(const float* x, index_t r, float* tmp) {
+  // Tables, scale and per-32 sums of row r, features [k0, k0 + act_block) (xb points at feature k0).
+  void build_block(const float* xb, index_t r, index_t k0, float* tmp) {
     std::int8_t* tab = tables_.data() + r * (cols_ / 32) * kLutBytesPerWord;
-    float* sc = scales_.data() + r * (cols_ / act_block_);
-    float* s32 = sum32_.data() + r * (cols_ / 32);
-    for (index_t k0 = 0; k0 < cols_; k0 += act_block_) {
-      switch (isa_) {
+    float* sc = scales_.data() + r * (cols_ / act_block_) + k0 / act_block_;
+    float* s32 = sum32_.data() + r * (cols_ / 32) + k0 / 32;
+    switch (isa_) {
 #if ANYBCQ_CPU_SIMD
-        case Isa::kAvx512: detail::build_block_avx512(x, r, k0, act_block_, tab, sc + k0 / act_block_, tmp); break;
-        case Isa::kAvx2: detail::build_block_avx2(x, r, k0, act_block_, tab, sc + k0 / act_block_, tmp); break;
+      case Isa::kAvx512: detail::build_block_avx512(xb, r, k0, act_block_, tab, sc, tmp); break;
+      case Isa::kAvx2: detail::build_block_avx2(xb, r, k0, act_block_, tab, sc, tmp); break;
 #endif
-        default: detail::build_block_scalar(x, r, k0, act_block_, tab, sc + k0 / act_block_, tmp); break;
-      }
+      default: detail::build_block_scalar(xb, r, k0, act_block_, tab, sc, tmp); break;
     }
-    for (index_t kw = 0; kw < cols_ / 32; ++kw) {
+    for (index_t kw = 0; kw < act_block_ / 32; ++kw) {
       switch (isa_) {
 #if ANYBCQ_CPU_SIMD
-        case Isa::kAvx512: s32[kw] = detail::sum32_avx512(x + 32 * kw); break;
-        case Isa::kAvx2: s32[kw] = detail::sum32_avx2(x + 32 * kw); break;
+        case Isa::kAvx512: s32[kw] = detail::sum32_avx512(xb + 32 * kw); break;
+        case Isa::kAvx2: s32[kw] = detail::sum32_avx2(xb + 32 * kw); break;
 #endif
-        default: s32[kw] = detail::sum32_scalar(x + 32 * kw); break;
+        default: s32[kw] = detail::sum32_scalar(xb + 32 * kw); break;
       }
     }
   }
