@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -53,11 +54,11 @@ std::string error_of(F&& f) {
 
 //! Bytes of a safetensors file whose header is exactly `header` and whose data section is `data`.
 inline std::vector<std::uint8_t> raw_file(const std::string& header, const std::vector<std::uint8_t>& data) {
-  std::vector<std::uint8_t> out(8);
+  std::vector<std::uint8_t> out(8 + header.size() + data.size());
   const std::uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<std::uint8_t>(n >> (8 * i));
-  out.insert(out.end(), header.begin(), header.end());
-  out.insert(out.end(), data.begin(), data.end());
+  for (int i = 0; i < 8; ++i) out[std::size_t(i)] = static_cast<std::uint8_t>(n >> (8 * i));
+  if (!header.empty()) std::memcpy(out.data() + 8, header.data(), header.size());
+  if (!data.empty()) std::memcpy(out.data() + 8 + header.size(), data.data(), data.size());
   return out;
 }
 

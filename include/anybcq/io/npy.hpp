@@ -224,11 +224,12 @@ inline std::vector<std::uint8_t> npy_bytes(DType dtype, const std::vector<index_
   std::uint64_t nb = 0;
   ANYBCQ_REQUIRE(detail::checked_nbytes(shape, dtype_size(dtype), nb), "npy: shape overflows");
   ANYBCQ_REQUIRE(h.size() <= 0xFFFF, "npy: header too long");
-  std::vector<std::uint8_t> out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, std::uint8_t(h.size() & 0xFF),
-                                   std::uint8_t(h.size() >> 8)};
-  out.insert(out.end(), h.begin(), h.end());
-  const auto* p = static_cast<const std::uint8_t*>(data);
-  out.insert(out.end(), p, p + nb);
+  const std::uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, std::uint8_t(h.size() & 0xFF),
+                                std::uint8_t(h.size() >> 8)};
+  std::vector<std::uint8_t> out(10 + h.size() + static_cast<std::size_t>(nb));
+  std::memcpy(out.data(), pre, 10);
+  std::memcpy(out.data() + 10, h.data(), h.size());
+  if (nb) std::memcpy(out.data() + 10 + h.size(), data, static_cast<std::size_t>(nb));
   return out;
 }
 
