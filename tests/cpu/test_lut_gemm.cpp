@@ -55,6 +55,19 @@ TEST_CASE("lut: activation tables are identical on every ISA level") {
   }
 }
 
+TEST_CASE("lut: tables built on a pool equal the single-thread build") {
+  const auto x = random_x(3, 4096, 99, 0.01);  // 3·4096 features: large enough to be split
+  cpu::ThreadPool pool(3);
+  for (cpu::Isa isa : supported_isas()) {
+    CAPTURE(cpu::isa_name(isa));
+    const auto one = cpu::LutActivations::build(x.data(), 3, 4096, 128, isa);
+    const auto many = cpu::LutActivations::build(x.data(), 3, 4096, 128, isa, &pool);
+    CHECK(std::memcmp(one.tables(0), many.tables(0), 3 * 128 * 128) == 0);
+    for (index_t r = 0; r < 3; ++r)
+      for (index_t b = 0; b < 32; ++b) CHECK(one.scale(r, b) == many.scale(r, b));
+  }
+}
+
 TEST_CASE_TEMPLATE("lut_gemm: every path matches the reference and the scalar emulation bit for bit", Scale, half_t,
                    float, bfloat16_t) {
   struct Case {

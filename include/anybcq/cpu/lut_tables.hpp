@@ -24,6 +24,9 @@ namespace cpu {
 //! the 4 bytes of a 32-bit plane word.
 inline constexpr index_t kLutBytesPerWord = 128;
 
+//! Tables for fewer features than this (rows × K) are built on the calling thread alone.
+inline constexpr index_t kLutParallelFeatures = 8192;
+
 //! Default activation block for a weight group size g: the largest multiple of 32 that is ≤ 128
 //! and divides g (so a block never straddles a group).
 inline index_t default_act_block(index_t group) {
@@ -268,8 +271,10 @@ class LutActivations {
         a.build_block(xb, r, k0, tmp.data());
       }
     };
+    // Splitting pays only above a few µs of work (≈ 8K features) on the machines measured.
     int nw = 1;
-    if (pool) nw = static_cast<int>(std::min<index_t>(threads > 0 ? std::min(threads, pool->size()) : pool->size(), total));
+    if (pool && n * cols >= kLutParallelFeatures)
+      nw = static_cast<int>(std::min<index_t>(threads > 0 ? std::min(threads, pool->size()) : pool->size(), total));
     if (nw > 1) {
       pool->run(work, nw);
     } else if (total > 0) {

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Tables (markdown) and a plot from bench_lut_gemm's JSON output (run with repetitions; medians used).
+
+usage: plot_lut_gemm.py RESULT.json OUT.png > tables.md
+"""
+import json
+import re
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+SHAPES = ["4096x4096", "14336x4096", "4096x14336"]
+# llama.cpp / ggml CPU dot products, AVX2 build, 2 threads, cold, µs (shared/reference/cpu-baseline.md)
+LLAMA = {2: ("Q2_K", [155, 523, 772]), 3: ("Q3_K", [250, 866, 1068]), 4: ("Q4_K", [212, 715, 1171])}
+GOAL = {2: 1.5, 3: 1.5, 4: 1.2}
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    rows = {}
+    for b in data["benchmarks"]:
+        if b.get("aggregate_name") not in ("median", "stddev", "cv"):
+            continue
+        base = b["run_name"]
+        rows.setdefault(base, {})[b["aggregate_name"]] = b
+    return data["context"], rows
+
+
+def args(name):
+    return {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", name)}
+
+
+def us(b):
+    t = b["real_time"]
+    unit = b["time_unit"]
+    return t * {"us": 1, "ms": 1e3, "ns": 1e-3, "s": 1e6}[unit]
+
+
+def main():
+    ctx, rows = load(sys.argv[1])
+    out_png = sys.argv[2]
+    lut = {}
+    for name, agg in rows.items():
+        if name.startswith("BM_Lut/"):
+            a = args(name)
+            lut[(a["shape"], a["p"], a["thr"], a["n"], a["cold"], a["isa"])] = agg
+    bw1 = float(ctx.get("read_bw_1t_before", "nan"))
+    bw2 = float(ctx.get("read_bw_2t_before", "nan"))
+    print(f"Streaming read bandwidth measured before the run (512 MB, median of 5): "
+          f"{bw1:.1f} GB/s (1 thread), {bw2:.1f} GB/s (2 threads).\n")
+
+    def cell(key):
+        agg = lut.get(key)
+        if not agg:
+            return None
+        m = agg["median"]
+        cv = agg.get("cv", {}).get("real_time", float("nan"))
+        return us(m), m["GBps"], m["bw_frac"], cv
+
+    print("### GEMV, cold, 2 threads (AVX-512), median µs, vs llama.cpp k-quants (same machine, reference numbers)\n")
+    print("| shape | p | AnyBCQ µs | GB/s | of read BW | llama.cpp | its µs | speed-up | goal | run-to-run CV |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for s in range(3):
+        for p in (2, 3, 4):
+            c = cell((s, p, 2, 1, 1, 2))
+            if not c:
+                continue
+            qn, qt = LLAMA[p]
+            sp = qt[s] / c[0]
+            print(f"| {SHAPES[s]} | {p} | {c[0]:.0f} | {c[1]:.1f} | {c[2]:.2f} | {qn} | {qt[s]} | "
+                  f"{sp:.2f}× | ≥{GOAL[p]}× {'met' if sp >= GOAL[p] else 'NOT met'} | {100 * c[3]:.0f}% |")
+    print()
+    print("### GEMV, every configuration (AVX-512), median µs / effective GB/s / fraction of read BW\n")
+    print("| shape | p | 1 thr hot | 2 thr hot | 1 thr cold | 2 thr cold |")
+    print("|---|---|---|---|---|---|")
+    for s in range(3):
+        for p in (2, 3, 4):
+            cells = []
+            for cold, thr in ((0, 1), (0, 2), (1, 1), (1, 2)):
+                c = cell((s, p, thr, 1, cold, 2))
+                cells.append(f"{c[0]:.0f} / {c[1]:.1f} / {c[2]:.2f}" if c else "–")
+            print(f"| {SHAPES[s]} | {p} | " + " | ".join(cells) + " |")
+    print()
+    print("### Batch: 8 activation rows vs 1 (cold, 2 threads, AVX-512)\n")
+    print("| shape | p | n=1 µs | n=8 µs | ratio (goal ≤ 3) |")
+    print("|---|---|---|---|---|")
+    for s in range(3):
+        for p in (2, 3, 4):
+            c1, c8 = cell((s, p, 2, 1, 1, 2)), cell((s, p, 2, 8, 1, 2))
+            if c1 and c8:
+                print(f"| {SHAPES[s]} | {p} | {c1[0]:.0f} | {c8[0]:.0f} | {c8[0] / c1[0]:.2f} |")
+    print()
+    print("Batch sweep, 4096×4096, p = 3, cold, 2 threads: " + ", ".join(
+        f"n={n}: {cell((0, 3, 2, n, 1, 2))[0]:.0f} µs" for n in (1, 2, 4, 8, 16, 64) if cell((0, 3, 2, n, 1, 2))))
+    print()
+    mixed = [(n, a["median"]) for n, a in rows.items() if n.startswith("BM_LutMixed")]
+    if mixed:
+        print("Per-row precision in one call (8 rows at p = 2,2,3,3,3,4,4,4, cold, 2 threads): " + ", ".join(
+            f"{SHAPES[args(n)['shape']]} {us(m):.0f} µs" for n, m in sorted(mixed)))
+        print()
+    print("### AVX2 path (same machine, forced), GEMV cold, 2 threads\n")
+    print("| shape | p=2 µs | p=3 µs | p=4 µs |")
+    print("|---|---|---|---|")
+    for s in range(3):
+        cs = [cell((s, p, 2, 1, 1, 1)) for p in (2, 3, 4)]
+        print(f"| {SHAPES[s]} | " + " | ".join(f"{c[0]:.0f}" if c else "–" for c in cs) + " |")
+    print()
+    tabs = sorted((args(n)["K"], args(n)["thr"], us(a["median"])) for n, a in rows.items() if n.startswith("BM_Tables"))
+    if tabs:
+        print("Activation tables for one row (built once per input, shared by all threads and reusable across "
+              "matrices): " + ", ".join(f"K={k} {t} thr {v:.1f} µs" for k, t, v in tabs))
+        print()
+    acc = sorted((args(n)["p"], args(n)["act_block"], a["median"]["nmse"]) for n, a in rows.items()
+                 if n.startswith("BM_Accuracy"))
+    if acc:
+        print("### Accuracy: NMSE vs the float64 dequantized reference (1024×4096, 4 rows, 1% of channels ×30)\n")
+        blocks = sorted({b for _, b, _ in acc})
+        print("| p | " + " | ".join(f"act_block {b}" for b in blocks) + " |")
+        print("|---|" + "---|" * len(blocks))
+        for p in sorted({p for p, _, _ in acc}):
+            print(f"| {p} | " + " | ".join(f"{v:.2e}" for q, b, v in acc if q == p) + " |")
+        print()
+    print("### Baselines measured in the same run\n")
+    print("| what | shape | µs | GB/s |")
+    print("|---|---|---|---|")
+    eig = {}
+    for n, a in sorted(rows.items()):
+        if n.startswith("BM_EigenGemv"):
+            ar = args(n)
+            m = a["median"]
+            eig[(ar["shape"], ar["cold"])] = us(m)
+            print(f"| Eigen fp32 GEMV, 1 thread, {'cold' if ar['cold'] else 'hot'} | {SHAPES[ar['shape']]} | "
+                  f"{us(m):.0f} | {m['GBps']:.1f} |")
+        if n.startswith("BM_DequantEigen"):
+            m = a["median"]
+            print(f"| dequantize + Eigen GEMV, 1 thread, p={args(n)['p']} | 4096x4096 | {us(m):.0f} | – |")
+    print()
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    for s, ax in enumerate(axes):
+        ps = [2, 3, 4]
+        ours = [cell((s, p, 2, 1, 1, 2)) for p in ps]
+        ours1 = [cell((s, p, 1, 1, 1, 2)) for p in ps]
+        x = range(len(ps))
+        w = 0.27
+        ax.bar([i - w for i in x], [LLAMA[p][1][s] for p in ps], w, label="llama.cpp Q2_K/Q3_K/Q4_K, 2 thr (reference)",
+               color="#bbbbbb")
+        ax.bar(list(x), [c[0] if c else 0 for c in ours1], w, label="AnyBCQ LUT, 1 thr", color="#7fa7d9")
+        ax.bar([i + w for i in x], [c[0] if c else 0 for c in ours], w, label="AnyBCQ LUT, 2 thr", color="#1f5fa8")
+        ax.set_xticks(list(x))
+        ax.set_xticklabels([f"p={p}" for p in ps])
+        ax.set_title(f"{SHAPES[s]} GEMV, cold")
+        ax.set_ylabel("µs (lower is better)")
+    axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, 0.9))
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
