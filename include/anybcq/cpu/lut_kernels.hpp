@@ -166,15 +166,30 @@ ANYBCQ_TARGET_AVX512 void lut_tile_avx512(const LutTileArgs<Scale>& a, index_t t
 
 // GEMV (one activation row) at precision P: all P plane streams advance together, word by word, so
 // each plane is read as one sequential stream across tiles; one table load serves every plane.
+template <int P, int U>
+ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_gemv_step_avx512(const std::uint32_t* const* wp, const std::int8_t* tab,
+                                                                  index_t kw, __m512i (&acc)[P][2]) {
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
+  const __m512i cbits = _mm512_set1_epi32(0x30201000);
+  const __m512i ones = _mm512_set1_epi8(1);
+  const __m512i tlo = _mm512_load_si512(tab + kw * kLutBytesPerWord);
+  const __m512i thi = _mm512_load_si512(tab + kw * kLutBytesPerWord + 64);
+  for (int b = 0; b < P; ++b) {
+    const __m512i w = _mm512_loadu_si512(wp[b] + kw * 16);
+    const __m512i ilo = _mm512_ternarylogic_epi32(w, m0f, cbits, 0xEA);
+    const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), m0f, cbits, 0xEA);
+    acc[b][0] = _mm512_dpbusd_epi32(acc[b][0], ones, _mm512_permutexvar_epi8(ilo, tlo));
+    acc[b][1] = _mm512_dpbusd_epi32(acc[b][1], ones, _mm512_permutexvar_epi8(ihi, thi));
+  }
+}
+
 template <int P, class Scale>
 ANYBCQ_TARGET_AVX512 void lut_tile1_avx512(const LutTileArgs<Scale>& a, index_t tile, const index_t* act,
                                            float* ybuf) {
   const index_t m0 = tile * 16;
   const index_t valid = a.rows - m0 < 16 ? a.rows - m0 : 16;
   const __mmask16 k = static_cast<__mmask16>((1u << valid) - 1u);
-  const __m512i m0f = _mm512_set1_epi8(0x0F);
-  const __m512i cbits = _mm512_set1_epi32(0x30201000);
-  const __m512i ones = _mm512_set1_epi8(1);
+  constexpr int U = P <= 4 ? 2 : 1;  // two accumulator sets per plane hide vpdpbusd latency
   const std::int8_t* tab = a.acts->tables(act[0]);
   const float* sc = a.acts->scales(act[0]);
   const std::uint32_t* wp[P];
@@ -188,24 +203,25 @@ ANYBCQ_TARGET_AVX512 void lut_tile1_avx512(const LutTileArgs<Scale>& a, index_t 
   __m512 z[P];
   for (int b = 0; b < P; ++b) z[b] = _mm512_setzero_ps();
   for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
-    __m512i acc[P][2];
-    for (int b = 0; b < P; ++b) acc[b][0] = acc[b][1] = _mm512_setzero_si512();
-    for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) {
-      const __m512i tlo = _mm512_load_si512(tab + kw * kLutBytesPerWord);
-      const __m512i thi = _mm512_load_si512(tab + kw * kLutBytesPerWord + 64);
+    __m512i acc[U][P][2];
+    for (int u = 0; u < U; ++u)
+      for (int b = 0; b < P; ++b) acc[u][b][0] = acc[u][b][1] = _mm512_setzero_si512();
+    const index_t end = s0 + a.seg_words;
+    index_t kw = s0;
+    for (; kw + U <= end; kw += U)
+      for (int u = 0; u < U; ++u) lut_gemv_step_avx512<P, U>(wp, tab, kw + u, acc[u]);
+    for (; kw < end; ++kw) lut_gemv_step_avx512<P, U>(wp, tab, kw, acc[0]);
+    for (int u = 1; u < U; ++u)
       for (int b = 0; b < P; ++b) {
-        const __m512i w = _mm512_loadu_si512(wp[b] + kw * 16);
-        const __m512i ilo = _mm512_ternarylogic_epi32(w, m0f, cbits, 0xEA);
-        const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), m0f, cbits, 0xEA);
-        acc[b][0] = _mm512_dpbusd_epi32(acc[b][0], ones, _mm512_permutexvar_epi8(ilo, tlo));
-        acc[b][1] = _mm512_dpbusd_epi32(acc[b][1], ones, _mm512_permutexvar_epi8(ihi, thi));
+        acc[0][b][0] = _mm512_add_epi32(acc[0][b][0], acc[u][b][0]);
+        acc[0][b][1] = _mm512_add_epi32(acc[0][b][1], acc[u][b][1]);
       }
-    }
     const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
     const __m512 s = _mm512_set1_ps(sc[blk]);
     for (int b = 0; b < P; ++b) {
       const __m512 al = load16_avx512(a.alpha + (g * P + b) * a.rows + m0, k);
-      z[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[b][0], acc[b][1])), _mm512_mul_ps(al, s), z[b]);
+      z[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[0][b][0], acc[0][b][1])), _mm512_mul_ps(al, s),
+                             z[b]);
     }
   }
   __m512 y = _mm512_setzero_ps();
