@@ -28,31 +28,38 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 }  // namespace
 
 TEST_CASE("lut: activation tables are identical on every ISA level") {
-  for (index_t ab : {32, 64, 128}) {
-    const auto x = random_x(3, 256, 77 + unsigned(ab), 0.02);
-    const auto ref = cpu::LutActivations::build(x.data(), 3, 256, ab, cpu::Isa::kScalar);
-    // entries really are the quantized signed sums
-    for (index_t j = 0; j < 256 / 4; ++j) {
-      const float* xj = x.data() + 4 * j;
-      const index_t kw = j / 8, jj = j % 8;
-      const std::int8_t* t = ref.tables(0) + kw * 128 + (jj % 2) * 64 + (jj / 2) * 16;
-      const float s = ref.scale(0, 4 * j / ab);
-      for (int v = 0; v < 16; ++v) {
-        float e = 0;
-        for (int q = 0; q < 4; ++q) e += ((v >> q) & 1) ? xj[q] : -xj[q];
-        REQUIRE(std::fabs(float(t[v]) * s - e) <= 0.5f * s + 1e-5f * std::fabs(e));
+  for (auto type : {cpu::LutTables::kInt8, cpu::LutTables::kInt16})
+    for (index_t ab : {32, 64, 128}) {
+      const bool wide = type == cpu::LutTables::kInt16;
+      CAPTURE(wide);
+      CAPTURE(ab);
+      const auto x = random_x(3, 256, 77 + unsigned(ab), 0.02);
+      const auto ref = cpu::LutActivations::build(x.data(), 3, 256, ab, cpu::Isa::kScalar, nullptr, 0, type);
+      const index_t bpw = ref.bytes_per_word();
+      CHECK(bpw == (wide ? 256 : 128));
+      // entries really are the quantized signed sums
+      for (index_t j = 0; j < 256 / 4; ++j) {
+        const float* xj = x.data() + 4 * j;
+        const index_t kw = j / 8, jj = j % 8;
+        const std::int8_t* t = ref.tables(0) + kw * bpw + (jj % 2) * 64 + (jj / 2) * 16;
+        const float s = ref.scale(0, 4 * j / ab);
+        for (int v = 0; v < 16; ++v) {
+          float e = 0;
+          for (int q = 0; q < 4; ++q) e += ((v >> q) & 1) ? xj[q] : -xj[q];
+          const int entry = wide ? 256 * t[128 + v] + int(static_cast<std::uint8_t>(t[v])) : int(t[v]);
+          REQUIRE(std::fabs(float(entry) * s - e) <= 0.5f * s + 1e-5f * std::fabs(e));
+        }
+      }
+      for (cpu::Isa isa : supported_isas()) {
+        CAPTURE(cpu::isa_name(isa));
+        const auto a = cpu::LutActivations::build(x.data(), 3, 256, ab, isa, nullptr, 0, type);
+        CHECK(std::memcmp(a.tables(0), ref.tables(0), std::size_t(3 * 8 * bpw)) == 0);
+        for (index_t r = 0; r < 3; ++r) {
+          for (index_t b = 0; b < 256 / ab; ++b) CHECK(a.scale(r, b) == ref.scale(r, b));
+          for (index_t kw = 0; kw < 8; ++kw) CHECK(a.sum32(r, kw) == ref.sum32(r, kw));
+        }
       }
     }
-    for (cpu::Isa isa : supported_isas()) {
-      CAPTURE(cpu::isa_name(isa));
-      const auto a = cpu::LutActivations::build(x.data(), 3, 256, ab, isa);
-      CHECK(std::memcmp(a.tables(0), ref.tables(0), 3 * 8 * 128) == 0);
-      for (index_t r = 0; r < 3; ++r) {
-        for (index_t b = 0; b < 256 / ab; ++b) CHECK(a.scale(r, b) == ref.scale(r, b));
-        for (index_t kw = 0; kw < 8; ++kw) CHECK(a.sum32(r, kw) == ref.sum32(r, kw));
-      }
-    }
-  }
 }
 
 TEST_CASE("lut: tables built on a pool equal the single-thread build") {
@@ -93,15 +100,22 @@ TEST_CASE_TEMPLATE("lut_gemm: every path matches the reference and the scalar em
     std::vector<float> ref(static_cast<std::size_t>(c.n * c.M));
     cpu::gemm(wp.multi_view(), bits.data(), x.data(), c.n, ref.data());
 
-    std::vector<float> scalar = poisoned(c.n * c.M);
-    cpu::lut_gemm(w.multi_view(), bits.data(), x.data(), c.n, scalar.data(), nullptr, {cpu::Isa::kScalar});
-    for (float v : scalar) REQUIRE(std::isfinite(v));
-    CHECK(nmse(scalar.data(), ref.data(), c.n * c.M) < 1e-3);
-    for (cpu::Isa isa : supported_isas()) {
-      CAPTURE(cpu::isa_name(isa));
-      std::vector<float> y = poisoned(c.n * c.M);
-      cpu::lut_gemm(w.multi_view(), bits.data(), x.data(), c.n, y.data(), nullptr, {isa});
-      CHECK(same_bits(y, scalar));
+    for (auto type : {cpu::LutTables::kInt8, cpu::LutTables::kInt16}) {
+      CAPTURE(int(type));
+      cpu::LutOptions o;
+      o.isa = cpu::Isa::kScalar;
+      o.tables = type;
+      std::vector<float> scalar = poisoned(c.n * c.M);
+      cpu::lut_gemm(w.multi_view(), bits.data(), x.data(), c.n, scalar.data(), nullptr, o);
+      for (float v : scalar) REQUIRE(std::isfinite(v));
+      CHECK(nmse(scalar.data(), ref.data(), c.n * c.M) < (type == cpu::LutTables::kInt8 ? 1e-3 : 1e-8));
+      for (cpu::Isa isa : supported_isas()) {
+        CAPTURE(cpu::isa_name(isa));
+        std::vector<float> y = poisoned(c.n * c.M);
+        o.isa = isa;
+        cpu::lut_gemm(w.multi_view(), bits.data(), x.data(), c.n, y.data(), nullptr, o);
+        CHECK(same_bits(y, scalar));
+      }
     }
     // one precision for the whole batch, every p
     for (int p = c.pmin; p <= c.pmax; ++p) {
@@ -185,6 +199,15 @@ TEST_CASE("lut_gemm: accuracy on activations with outlier channels (NMSE vs floa
   const auto x = random_x(4, 2048, 42, 0.01);
   for (int p = 2; p <= 4; ++p) {
     const auto ref = cpu::gemm_f64(wp.view(p), x.data(), 4);
+    {
+      std::vector<float> y = poisoned(4 * 256);
+      cpu::LutOptions o;
+      o.tables = cpu::LutTables::kInt16;
+      cpu::lut_gemm(w, p, x.data(), 4, y.data(), nullptr, o);
+      const double e = nmse(y.data(), ref.data(), 4 * 256);
+      CAPTURE(e);
+      CHECK(e < 1e-8);  // int16 tables: float-rounding level
+    }
     for (index_t ab : {32, 128}) {
       std::vector<float> y = poisoned(4 * 256);
       cpu::LutOptions o;

@@ -24,7 +24,8 @@ namespace cpu {
 //! Knobs of the lookup-table GEMM; all are run-time values.
 struct LutOptions {
   Isa isa = Isa::kAuto;   //!< kernel level (kAuto: best supported)
-  index_t act_block = 0;  //!< features sharing one int8 table scale (0: default_act_block(group))
+  index_t act_block = 0;  //!< features sharing one table scale (0: default_act_block(group))
+  LutTables tables = LutTables::kInt8;  //!< table entries: int8 (fast) or int16 (≈ exact, twice the lookups)
   int threads = 0;        //!< pool workers to use (≤ 0: the whole pool; ignored without a pool)
 };
 
@@ -40,40 +41,42 @@ bool can_implement(const MultiPrecisionView<layout::RowTiled, Scale>& mv) {
 
 namespace detail {
 
-template <class Scale>
+template <bool W, class Scale>
 void lut_tile_dispatch(Isa isa, const LutTileArgs<Scale>& a, index_t tile, const index_t* act, int nb, float* ybuf) {
 #if ANYBCQ_CPU_SIMD
   if (isa == Isa::kAvx512) {
     if (nb == 1) {
-      switch (a.bits) {
-        case 1: return lut_tile1_avx512<1>(a, tile, act, ybuf);
-        case 2: return lut_tile1_avx512<2>(a, tile, act, ybuf);
-        case 3: return lut_tile1_avx512<3>(a, tile, act, ybuf);
-        case 4: return lut_tile1_avx512<4>(a, tile, act, ybuf);
-        case 5: return lut_tile1_avx512<5>(a, tile, act, ybuf);
-        case 6: return lut_tile1_avx512<6>(a, tile, act, ybuf);
-        case 7: return lut_tile1_avx512<7>(a, tile, act, ybuf);
-        default: return lut_tile1_avx512<8>(a, tile, act, ybuf);
+      switch (a.bits) {  // precision as a compile-time plane count, one bounded switch
+        case 1: return lut_tile1_avx512<1, W>(a, tile, act, ybuf);
+        case 2: return lut_tile1_avx512<2, W>(a, tile, act, ybuf);
+        case 3: return lut_tile1_avx512<3, W>(a, tile, act, ybuf);
+        case 4: return lut_tile1_avx512<4, W>(a, tile, act, ybuf);
+        case 5: return lut_tile1_avx512<5, W>(a, tile, act, ybuf);
+        case 6: return lut_tile1_avx512<6, W>(a, tile, act, ybuf);
+        case 7: return lut_tile1_avx512<7, W>(a, tile, act, ybuf);
+        default: return lut_tile1_avx512<8, W>(a, tile, act, ybuf);
       }
     }
     switch (nb) {
-      case 2: return lut_tile_avx512<2>(a, tile, act, ybuf);
-      case 3: return lut_tile_avx512<3>(a, tile, act, ybuf);
-      case 4: return lut_tile_avx512<4>(a, tile, act, ybuf);
-      case 5: return lut_tile_avx512<5>(a, tile, act, ybuf);
-      case 6: return lut_tile_avx512<6>(a, tile, act, ybuf);
-      case 7: return lut_tile_avx512<7>(a, tile, act, ybuf);
-      default: return lut_tile_avx512<8>(a, tile, act, ybuf);
+      case 2: return lut_tile_avx512<2, W>(a, tile, act, ybuf);
+      case 3: return lut_tile_avx512<3, W>(a, tile, act, ybuf);
+      case 4: return lut_tile_avx512<4, W>(a, tile, act, ybuf);
+      case 5: return lut_tile_avx512<5, W>(a, tile, act, ybuf);
+      case 6: return lut_tile_avx512<6, W>(a, tile, act, ybuf);
+      case 7: return lut_tile_avx512<7, W>(a, tile, act, ybuf);
+      default: return lut_tile_avx512<8, W>(a, tile, act, ybuf);
     }
   }
   if (isa == Isa::kAvx2) {
     switch (nb) {
-      case 1: return lut_tile_avx2<1>(a, tile, act, ybuf);
-      case 2: return lut_tile_avx2<2>(a, tile, act, ybuf);
-      case 3: return lut_tile_avx2<3>(a, tile, act, ybuf);
-      default: return lut_tile_avx2<4>(a, tile, act, ybuf);
+      case 1: return lut_tile_avx2<1, W>(a, tile, act, ybuf);
+      case 2: return lut_tile_avx2<2, W>(a, tile, act, ybuf);
+      case 3: return lut_tile_avx2<3, W>(a, tile, act, ybuf);
+      default: return lut_tile_avx2<4, W>(a, tile, act, ybuf);
     }
   }
+#else
+  (void)isa;
 #endif
   lut_tile_scalar(a, tile, act, nb, ybuf);
 }
@@ -151,6 +154,7 @@ void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* 
   }
 
   const index_t T = mv.layout.tiles();
+  const bool wide = acts.table_type() == LutTables::kInt16;
   // Contiguous runs of tiles, claimed dynamically (a descheduled worker does not hold the call up);
   // each tile's result does not depend on which thread computes it.
   auto work = [&](index_t t0, index_t t1) {
@@ -159,7 +163,11 @@ void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* 
       const index_t m0 = t * 16, valid = std::min<index_t>(16, M - m0);
       for (const Chunk& c : chunks) {
         const index_t* act = order.data() + c.begin;
-        detail::lut_tile_dispatch(isa, args[std::size_t(c.p)], t, act, c.count, ybuf);
+        if (wide) {
+          detail::lut_tile_dispatch<true>(isa, args[std::size_t(c.p)], t, act, c.count, ybuf);
+        } else {
+          detail::lut_tile_dispatch<false>(isa, args[std::size_t(c.p)], t, act, c.count, ybuf);
+        }
         for (int j = 0; j < c.count; ++j) {
           Out* dst = y + act[j] * M + m0;
           if constexpr (std::is_same_v<Out, float>) {
@@ -184,7 +192,7 @@ template <class Scale, class In, class Out>
 void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* bits, const In* x, index_t n, Out* y,
               ThreadPool* pool = nullptr, const LutOptions& opt = {}) {
   const index_t ab = opt.act_block > 0 ? opt.act_block : default_act_block(mv.group);
-  const LutActivations acts = LutActivations::build(x, n, mv.cols, ab, opt.isa, pool, opt.threads);
+  const LutActivations acts = LutActivations::build(x, n, mv.cols, ab, opt.isa, pool, opt.threads, opt.tables);
   lut_gemm(mv, bits, acts, y, pool, opt);
 }
 

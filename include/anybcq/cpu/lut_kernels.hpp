@@ -2,7 +2,8 @@
 // layout::RowTiled planes. A tile is 16 output rows; every path produces the same bits.
 //
 // Per tile, activation row n, plane b and segment (min(group, act_block) features):
-//   S = Σ_kw Σ_c T_lo[kw][c][byte_c & 15] + T_hi[kw][c][byte_c >> 4]     (exact int32)
+//   S = Σ_kw Σ_c T_lo[kw][c][byte_c & 15] + T_hi[kw][c][byte_c >> 4]     (exact int32; int8 or int16
+//       entries, the int16 ones stored as a low-byte and a high-byte table: S = 256·S_high + S_low)
 //   z_b = fma(float(S), α^p[g][b][m] · scale[n][block], z_b)   (z_b = 0 first; segments in order)
 // then y = (((0 + z_0) + z_1) + …) + z_{p−1}, and finally y = fma(β^p[g][m], Σx[n][g], y) for g = 0..G−1.
 #pragma once
@@ -41,6 +42,8 @@ template <class Scale>
 inline void lut_tile_scalar(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, int nb, float* ybuf) {
   const index_t m0 = tile * layout::RowTiled::kTileRows;
   const index_t valid = a.rows - m0 < 16 ? a.rows - m0 : 16;
+  const bool wide = a.acts->table_type() == LutTables::kInt16;
+  const index_t stride = a.acts->bytes_per_word();
   for (int n = 0; n < nb; ++n) {
     const std::int8_t* tab = a.acts->tables(act[n]);
     const float* sc = a.acts->scales(act[n]);
@@ -55,10 +58,16 @@ inline void lut_tile_scalar(const LutTileArgs<Scale>& a, index_t tile, const ind
           std::int32_t s = 0;
           for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) {
             const std::uint32_t w = wp[kw * 16];
-            const std::int8_t* t = tab + kw * kLutBytesPerWord;
+            const std::int8_t* t = tab + kw * stride;
             for (int c = 0; c < 4; ++c) {
               const unsigned byte = (w >> (8 * c)) & 0xFFu;
-              s += t[16 * c + (byte & 15u)] + t[64 + 16 * c + (byte >> 4)];
+              const int lo = 16 * c + int(byte & 15u), hi = 64 + 16 * c + int(byte >> 4);
+              if (wide) {
+                s += 256 * t[128 + lo] + static_cast<std::uint8_t>(t[lo]);
+                s += 256 * t[128 + hi] + static_cast<std::uint8_t>(t[hi]);
+              } else {
+                s += t[lo] + t[hi];
+              }
             }
           }
           const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
@@ -91,25 +100,44 @@ ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE __m512 load16_avx512(const Scale* p, __m
   }
 }
 
-template <int NB, int U>
-ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_step_avx512(const std::uint32_t* wp, const std::int8_t* const* tabs,
-                                                             index_t kw, __m512i (&acc)[U][NB][2], int u) {
-  const __m512i m0f = _mm512_set1_epi8(0x0F);
-  const __m512i cbits = _mm512_set1_epi32(0x30201000);  // byte c of a word selects table c
+// One weight vector (16 rows × 32 features of one plane) against NB activation rows. int8 tables:
+// acc[.][0] += low-nibble lookups, acc[.][1] += high-nibble lookups. int16 tables (W): acc[.][0] sums
+// the unsigned low bytes, acc[.][1] the signed high bytes.
+template <bool W>
+ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_lookup_avx512(__m512i ilo, __m512i ihi, const std::int8_t* t,
+                                                               __m512i& a0, __m512i& a1) {
   const __m512i ones = _mm512_set1_epi8(1);
-  const __m512i w = _mm512_loadu_si512(wp + kw * 16);
-  const __m512i ilo = _mm512_ternarylogic_epi32(w, m0f, cbits, 0xEA);  // (w & 0x0F) | c<<4
-  const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), m0f, cbits, 0xEA);
-  for (int n = 0; n < NB; ++n) {
-    const std::int8_t* t = tabs[n] + kw * kLutBytesPerWord;
-    const __m512i rlo = _mm512_permutexvar_epi8(ilo, _mm512_load_si512(t));
-    const __m512i rhi = _mm512_permutexvar_epi8(ihi, _mm512_load_si512(t + 64));
-    acc[u][n][0] = _mm512_dpbusd_epi32(acc[u][n][0], ones, rlo);
-    acc[u][n][1] = _mm512_dpbusd_epi32(acc[u][n][1], ones, rhi);
+  if constexpr (!W) {
+    a0 = _mm512_dpbusd_epi32(a0, ones, _mm512_permutexvar_epi8(ilo, _mm512_load_si512(t)));
+    a1 = _mm512_dpbusd_epi32(a1, ones, _mm512_permutexvar_epi8(ihi, _mm512_load_si512(t + 64)));
+  } else {
+    a0 = _mm512_dpbusd_epi32(a0, _mm512_permutexvar_epi8(ilo, _mm512_load_si512(t)), ones);
+    a0 = _mm512_dpbusd_epi32(a0, _mm512_permutexvar_epi8(ihi, _mm512_load_si512(t + 64)), ones);
+    a1 = _mm512_dpbusd_epi32(a1, ones, _mm512_permutexvar_epi8(ilo, _mm512_load_si512(t + 128)));
+    a1 = _mm512_dpbusd_epi32(a1, ones, _mm512_permutexvar_epi8(ihi, _mm512_load_si512(t + 192)));
   }
 }
 
-template <int NB, class Scale>
+// S from the two accumulators (see lut_lookup_avx512).
+template <bool W>
+ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE __m512i lut_sum_avx512(__m512i a0, __m512i a1) {
+  if constexpr (W) return _mm512_add_epi32(_mm512_slli_epi32(a1, 8), a0);
+  return _mm512_add_epi32(a0, a1);
+}
+
+template <int NB, int U, bool W>
+ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_step_avx512(const std::uint32_t* wp, const std::int8_t* const* tabs,
+                                                             index_t kw, __m512i (&acc)[U][NB][2], int u) {
+  constexpr index_t kStride = W ? 2 * kLutBytesPerWord : kLutBytesPerWord;
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
+  const __m512i cbits = _mm512_set1_epi32(0x30201000);  // byte c of a word selects table c
+  const __m512i w = _mm512_loadu_si512(wp + kw * 16);
+  const __m512i ilo = _mm512_ternarylogic_epi32(w, m0f, cbits, 0xEA);  // (w & 0x0F) | c<<4
+  const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), m0f, cbits, 0xEA);
+  for (int n = 0; n < NB; ++n) lut_lookup_avx512<W>(ilo, ihi, tabs[n] + kw * kStride, acc[u][n][0], acc[u][n][1]);
+}
+
+template <int NB, bool W, class Scale>
 ANYBCQ_TARGET_AVX512 void lut_tile_avx512(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
   constexpr int U = NB <= 2 ? 2 : 1;  // independent accumulator sets hide vpdpbusd latency
   // Batch kernel (NB ≥ 2; one row goes to lut_tile1_avx512): planes one after another, so each
@@ -144,13 +172,17 @@ ANYBCQ_TARGET_AVX512 void lut_tile_avx512(const LutTileArgs<Scale>& a, index_t t
       const index_t end = s0 + a.seg_words;
       index_t kw = s0;
       for (; kw + U <= end; kw += U)
-        for (int u = 0; u < U; ++u) lut_step_avx512<NB, U>(wp, tabs, kw + u, acc, u);
-      for (; kw < end; ++kw) lut_step_avx512<NB, U>(wp, tabs, kw, acc, 0);
+        for (int u = 0; u < U; ++u) lut_step_avx512<NB, U, W>(wp, tabs, kw + u, acc, u);
+      for (; kw < end; ++kw) lut_step_avx512<NB, U, W>(wp, tabs, kw, acc, 0);
       const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
       const __m512 al = load16_avx512(a.alpha + (g * a.bits + b) * a.rows + m0, k);
       for (int n = 0; n < NB; ++n) {
-        __m512i s = _mm512_add_epi32(acc[0][n][0], acc[0][n][1]);
-        for (int u = 1; u < U; ++u) s = _mm512_add_epi32(s, _mm512_add_epi32(acc[u][n][0], acc[u][n][1]));
+        __m512i s0v = acc[0][n][0], s1v = acc[0][n][1];
+        for (int u = 1; u < U; ++u) {
+          s0v = _mm512_add_epi32(s0v, acc[u][n][0]);
+          s1v = _mm512_add_epi32(s1v, acc[u][n][1]);
+        }
+        const __m512i s = lut_sum_avx512<W>(s0v, s1v);
         z[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(al, _mm512_set1_ps(sc[n][blk])), z[n]);
       }
     }
@@ -166,24 +198,22 @@ ANYBCQ_TARGET_AVX512 void lut_tile_avx512(const LutTileArgs<Scale>& a, index_t t
 
 // GEMV (one activation row) at precision P: all P plane streams advance together, word by word, so
 // each plane is read as one sequential stream across tiles; one table load serves every plane.
-template <int P, int U>
+template <int P, bool W>
 ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_gemv_step_avx512(const std::uint32_t* const* wp, const std::int8_t* tab,
                                                                   index_t kw, __m512i (&acc)[P][2]) {
+  constexpr index_t kStride = W ? 2 * kLutBytesPerWord : kLutBytesPerWord;
   const __m512i m0f = _mm512_set1_epi8(0x0F);
   const __m512i cbits = _mm512_set1_epi32(0x30201000);
-  const __m512i ones = _mm512_set1_epi8(1);
-  const __m512i tlo = _mm512_load_si512(tab + kw * kLutBytesPerWord);
-  const __m512i thi = _mm512_load_si512(tab + kw * kLutBytesPerWord + 64);
+  const std::int8_t* t = tab + kw * kStride;
   for (int b = 0; b < P; ++b) {
     const __m512i w = _mm512_loadu_si512(wp[b] + kw * 16);
     const __m512i ilo = _mm512_ternarylogic_epi32(w, m0f, cbits, 0xEA);
     const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), m0f, cbits, 0xEA);
-    acc[b][0] = _mm512_dpbusd_epi32(acc[b][0], ones, _mm512_permutexvar_epi8(ilo, tlo));
-    acc[b][1] = _mm512_dpbusd_epi32(acc[b][1], ones, _mm512_permutexvar_epi8(ihi, thi));
+    lut_lookup_avx512<W>(ilo, ihi, t, acc[b][0], acc[b][1]);
   }
 }
 
-template <int P, class Scale>
+template <int P, bool W, class Scale>
 ANYBCQ_TARGET_AVX512 void lut_tile1_avx512(const LutTileArgs<Scale>& a, index_t tile, const index_t* act,
                                            float* ybuf) {
   const index_t m0 = tile * 16;
@@ -209,8 +239,8 @@ ANYBCQ_TARGET_AVX512 void lut_tile1_avx512(const LutTileArgs<Scale>& a, index_t 
     const index_t end = s0 + a.seg_words;
     index_t kw = s0;
     for (; kw + U <= end; kw += U)
-      for (int u = 0; u < U; ++u) lut_gemv_step_avx512<P, U>(wp, tab, kw + u, acc[u]);
-    for (; kw < end; ++kw) lut_gemv_step_avx512<P, U>(wp, tab, kw, acc[0]);
+      for (int u = 0; u < U; ++u) lut_gemv_step_avx512<P, W>(wp, tab, kw + u, acc[u]);
+    for (; kw < end; ++kw) lut_gemv_step_avx512<P, W>(wp, tab, kw, acc[0]);
     for (int u = 1; u < U; ++u)
       for (int b = 0; b < P; ++b) {
         acc[0][b][0] = _mm512_add_epi32(acc[0][b][0], acc[u][b][0]);
@@ -220,7 +250,7 @@ ANYBCQ_TARGET_AVX512 void lut_tile1_avx512(const LutTileArgs<Scale>& a, index_t 
     const __m512 s = _mm512_set1_ps(sc[blk]);
     for (int b = 0; b < P; ++b) {
       const __m512 al = load16_avx512(a.alpha + (g * P + b) * a.rows + m0, k);
-      z[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[0][b][0], acc[0][b][1])), _mm512_mul_ps(al, s),
+      z[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lut_sum_avx512<W>(acc[0][b][0], acc[0][b][1])), _mm512_mul_ps(al, s),
                              z[b]);
     }
   }
@@ -252,9 +282,21 @@ ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256 load8_avx2(const Scale* p, index_t 
   return _mm256_load_ps(tmp);
 }
 
-template <int NB>
+// Bytes of 4 16-entry tables at t (table c for word byte c), looked up by idx[c] (bit 7 set outside byte c).
+ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256i lut_lookup4_avx2(const std::int8_t* t, const __m256i* idx) {
+  __m256i q[4];
+  for (int c = 0; c < 4; ++c) {
+    const __m256i tb =
+        _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(t + 16 * c)));
+    q[c] = _mm256_shuffle_epi8(tb, idx[c]);
+  }
+  return _mm256_or_si256(_mm256_or_si256(q[0], q[1]), _mm256_or_si256(q[2], q[3]));
+}
+
+template <int NB, bool W>
 ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_step_avx2(const std::uint32_t* wp, const std::int8_t* const* tabs,
-                                                         index_t kw, __m256i (&acc)[NB]) {
+                                                         index_t kw, __m256i (&acc)[NB][2]) {
+  constexpr index_t kStride = W ? 2 * kLutBytesPerWord : kLutBytesPerWord;
   const __m256i m0f = _mm256_set1_epi8(0x0F);
   const __m256i ones8 = _mm256_set1_epi8(1);
   const __m256i ones16 = _mm256_set1_epi16(1);
@@ -269,24 +311,23 @@ ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_step_avx2(const std::uint32_t* wp
     hi[c] = _mm256_or_si256(ihi, keep);
   }
   for (int n = 0; n < NB; ++n) {
-    const std::int8_t* t = tabs[n] + kw * kLutBytesPerWord;
-    __m256i r[2];
-    for (int h = 0; h < 2; ++h) {
-      const __m256i* idx = h ? hi : lo;
-      __m256i q[4];
-      for (int c = 0; c < 4; ++c) {
-        const __m256i tb = _mm256_broadcastsi128_si256(
-            _mm_load_si128(reinterpret_cast<const __m128i*>(t + 64 * h + 16 * c)));
-        q[c] = _mm256_shuffle_epi8(tb, idx[c]);
-      }
-      r[h] = _mm256_or_si256(_mm256_or_si256(q[0], q[1]), _mm256_or_si256(q[2], q[3]));
+    const std::int8_t* t = tabs[n] + kw * kStride;
+    const __m256i rlo = lut_lookup4_avx2(t, lo), rhi = lut_lookup4_avx2(t + 64, hi);
+    if constexpr (!W) {
+      const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, rlo), _mm256_maddubs_epi16(ones8, rhi));
+      acc[n][0] = _mm256_add_epi32(acc[n][0], _mm256_madd_epi16(s16, ones16));
+    } else {
+      // low bytes are unsigned (first maddubs operand), high bytes signed (second operand)
+      const __m256i l16 = _mm256_add_epi16(_mm256_maddubs_epi16(rlo, ones8), _mm256_maddubs_epi16(rhi, ones8));
+      const __m256i hlo = lut_lookup4_avx2(t + 128, lo), hhi = lut_lookup4_avx2(t + 192, hi);
+      const __m256i h16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, hlo), _mm256_maddubs_epi16(ones8, hhi));
+      acc[n][0] = _mm256_add_epi32(acc[n][0], _mm256_madd_epi16(l16, ones16));
+      acc[n][1] = _mm256_add_epi32(acc[n][1], _mm256_madd_epi16(h16, ones16));
     }
-    const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, r[0]), _mm256_maddubs_epi16(ones8, r[1]));
-    acc[n] = _mm256_add_epi32(acc[n], _mm256_madd_epi16(s16, ones16));
   }
 }
 
-template <int NB, class Scale>
+template <int NB, bool W, class Scale>
 ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
   const index_t m0 = tile * 16;
   const std::int8_t* tabs[NB];
@@ -309,13 +350,15 @@ ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile,
       __m256 z[NB];
       for (int n = 0; n < NB; ++n) z[n] = _mm256_setzero_ps();
       for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
-        __m256i acc[NB];
-        for (int n = 0; n < NB; ++n) acc[n] = _mm256_setzero_si256();
-        for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx2<NB>(wp, tabs, kw, acc);
+        __m256i acc[NB][2];
+        for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = _mm256_setzero_si256();
+        for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx2<NB, W>(wp, tabs, kw, acc);
         const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
         const __m256 al = load8_avx2(a.alpha + (g * a.bits + b) * a.rows + mh, valid);
         for (int n = 0; n < NB; ++n)
-          z[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[n]), _mm256_mul_ps(al, _mm256_set1_ps(sc[n][blk])), z[n]);
+          z[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(W ? _mm256_add_epi32(_mm256_slli_epi32(acc[n][1], 8), acc[n][0])
+                                                      : acc[n][0]),
+                                 _mm256_mul_ps(al, _mm256_set1_ps(sc[n][blk])), z[n]);
       }
       for (int n = 0; n < NB; ++n) y[n] = _mm256_add_ps(y[n], z[n]);
     }

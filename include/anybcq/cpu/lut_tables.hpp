@@ -19,10 +19,17 @@
 ANYBCQ_NAMESPACE_BEGIN
 namespace cpu {
 
-//! Bytes of table per 32 input features: 8 nibble tables of 16 int8 entries, ordered
+//! Bytes of int8 table per 32 input features: 8 nibble tables of 16 entries, ordered
 //! [lo: T0 T2 T4 T6][hi: T1 T3 T5 T7] so that one 64-byte vector serves the low (high) nibbles of
-//! the 4 bytes of a 32-bit plane word.
+//! the 4 bytes of a 32-bit plane word. int16 tables take twice this: the low bytes of the entries in
+//! that order, then their high bytes.
 inline constexpr index_t kLutBytesPerWord = 128;
+
+//! Entry type of the activation tables.
+enum class LutTables {
+  kInt8,   //!< one byte per entry, scale max/127 per block: fastest (NMSE ≈ 1e-4 with outliers)
+  kInt16,  //!< two bytes per entry, scale max/32767: twice the lookups, error ≈ float rounding
+};
 
 //! Tables for fewer features than this (rows × K) are built on the calling thread alone.
 inline constexpr index_t kLutParallelFeatures = 8192;
@@ -99,14 +106,14 @@ inline float sum32_scalar(const float* x) {
   return s[0];
 }
 
-inline void table_offset(index_t j, index_t& off) {
+inline void table_offset(index_t j, bool wide, index_t& off) {
   const index_t kw = j / 8, jj = j % 8;
-  off = kw * kLutBytesPerWord + (jj % 2) * 64 + (jj / 2) * 16;
+  off = kw * kLutBytesPerWord * (wide ? 2 : 1) + (jj % 2) * 64 + (jj / 2) * 16;
 }
 
 // One activation block of one row (x points at feature k0; ab features): tables and scale.
-inline void build_block_scalar(const float* x, index_t row, index_t k0, index_t ab, std::int8_t* tab, float* scale,
-                               float* tmp) {
+inline void build_block_scalar(const float* x, index_t row, index_t k0, index_t ab, bool wide, std::int8_t* tab,
+                               float* scale, float* tmp) {
   const index_t nj = ab / 4;
   float mx = 0.0f;
   bool finite = true;
@@ -119,18 +126,27 @@ inline void build_block_scalar(const float* x, index_t row, index_t k0, index_t 
     }
   }
   if (!finite) throw_non_finite(row, k0, k0 + ab);
-  const float inv = mx > 0.0f ? 127.0f / mx : 0.0f;
-  *scale = mx / 127.0f;
+  const float qmax = wide ? 32767.0f : 127.0f;
+  const float inv = mx > 0.0f ? qmax / mx : 0.0f;
+  *scale = mx / qmax;
   for (index_t j = 0; j < nj; ++j) {
     index_t off;
-    table_offset(k0 / 4 + j, off);
-    for (int v = 0; v < 16; ++v) tab[off + v] = static_cast<std::int8_t>(std::nearbyint(tmp[16 * j + v] * inv));
+    table_offset(k0 / 4 + j, wide, off);
+    for (int v = 0; v < 16; ++v) {
+      const int q = static_cast<int>(std::nearbyint(tmp[16 * j + v] * inv));
+      if (wide) {
+        tab[off + v] = static_cast<std::int8_t>(static_cast<std::uint8_t>(q & 0xFF));
+        tab[off + 128 + v] = static_cast<std::int8_t>((q - (q & 0xFF)) / 256);
+      } else {
+        tab[off + v] = static_cast<std::int8_t>(q);
+      }
+    }
   }
 }
 
 #if ANYBCQ_CPU_SIMD
 ANYBCQ_SIMD_DIAGNOSTICS_BEGIN
-ANYBCQ_TARGET_AVX512 inline void build_block_avx512(const float* x, index_t row, index_t k0, index_t ab,
+ANYBCQ_TARGET_AVX512 inline void build_block_avx512(const float* x, index_t row, index_t k0, index_t ab, bool wide,
                                                     std::int8_t* tab, float* scale, float* tmp) {
   const __m512 one = _mm512_set1_ps(1.0f), neg = _mm512_set1_ps(-1.0f);
   const __m512 s0 = _mm512_mask_blend_ps(0xAAAA, neg, one), s1 = _mm512_mask_blend_ps(0xCCCC, neg, one);
@@ -152,14 +168,17 @@ ANYBCQ_TARGET_AVX512 inline void build_block_avx512(const float* x, index_t row,
   }
   if (ok != 0xFFFF) throw_non_finite(row, k0, k0 + ab);
   const float m = _mm512_reduce_max_ps(mx);  // max is exact in any order
-  const float inv = m > 0.0f ? 127.0f / m : 0.0f;
-  *scale = m / 127.0f;
+  const float qmax = wide ? 32767.0f : 127.0f;
+  const float inv = m > 0.0f ? qmax / m : 0.0f;
+  *scale = m / qmax;
   const __m512 vinv = _mm512_set1_ps(inv);
   for (index_t j = 0; j < nj; ++j) {
     index_t off;
-    table_offset(k0 / 4 + j, off);
+    table_offset(k0 / 4 + j, wide, off);
     const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_load_ps(tmp + 16 * j), vinv));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(tab + off), _mm512_cvtepi32_epi8(q));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(tab + off), _mm512_cvtepi32_epi8(q));  // (low) byte
+    if (wide)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(tab + off + 128), _mm512_cvtepi32_epi8(_mm512_srai_epi32(q, 8)));
   }
 }
 
@@ -172,8 +191,8 @@ ANYBCQ_TARGET_AVX512 inline float sum32_avx512(const float* x) {
   return _mm_cvtss_f32(b);
 }
 
-ANYBCQ_TARGET_AVX2 inline void build_block_avx2(const float* x, index_t row, index_t k0, index_t ab, std::int8_t* tab,
-                                                float* scale, float* tmp) {
+ANYBCQ_TARGET_AVX2 inline void build_block_avx2(const float* x, index_t row, index_t k0, index_t ab, bool wide,
+                                                std::int8_t* tab, float* scale, float* tmp) {
   const __m256 s0 = _mm256_setr_ps(-1, 1, -1, 1, -1, 1, -1, 1), s1 = _mm256_setr_ps(-1, -1, 1, 1, -1, -1, 1, 1);
   const __m256 s2 = _mm256_setr_ps(-1, -1, -1, -1, 1, 1, 1, 1);
   const __m256 fmax = _mm256_set1_ps(std::numeric_limits<float>::max());
@@ -199,17 +218,29 @@ ANYBCQ_TARGET_AVX2 inline void build_block_avx2(const float* x, index_t row, ind
   m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
   m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
   const float m = _mm_cvtss_f32(m4);
-  const float inv = m > 0.0f ? 127.0f / m : 0.0f;
-  *scale = m / 127.0f;
+  const float qmax = wide ? 32767.0f : 127.0f;
+  const float inv = m > 0.0f ? qmax / m : 0.0f;
+  *scale = m / qmax;
   const __m256 vinv = _mm256_set1_ps(inv);
+  const __m256i lowmask = _mm256_set1_epi32(0xFF);
   for (index_t j = 0; j < nj; ++j) {
     index_t off;
-    table_offset(k0 / 4 + j, off);
+    table_offset(k0 / 4 + j, wide, off);
     const __m256i q0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(tmp + 16 * j), vinv));
     const __m256i q1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_load_ps(tmp + 16 * j + 8), vinv));
-    const __m256i p16 = _mm256_packs_epi32(q0, q1);  // [q0 0-3, q1 0-3 | q0 4-7, q1 4-7]
-    const __m128i p8 = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256(p16, 1));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(tab + off), _mm_shuffle_epi32(p8, _MM_SHUFFLE(3, 1, 2, 0)));
+    if (!wide) {
+      const __m256i p16 = _mm256_packs_epi32(q0, q1);  // [q0 0-3, q1 0-3 | q0 4-7, q1 4-7]
+      const __m128i p8 = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256(p16, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(tab + off), _mm_shuffle_epi32(p8, _MM_SHUFFLE(3, 1, 2, 0)));
+    } else {
+      // low bytes (0..255, unsigned packs) and high bytes (−128..127, signed packs)
+      const __m256i l16 = _mm256_packus_epi32(_mm256_and_si256(q0, lowmask), _mm256_and_si256(q1, lowmask));
+      const __m128i l8 = _mm_packus_epi16(_mm256_castsi256_si128(l16), _mm256_extracti128_si256(l16, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(tab + off), _mm_shuffle_epi32(l8, _MM_SHUFFLE(3, 1, 2, 0)));
+      const __m256i h16 = _mm256_packs_epi32(_mm256_srai_epi32(q0, 8), _mm256_srai_epi32(q1, 8));
+      const __m128i h8 = _mm_packs_epi16(_mm256_castsi256_si128(h16), _mm256_extracti128_si256(h16, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(tab + off + 128), _mm_shuffle_epi32(h8, _MM_SHUFFLE(3, 1, 2, 0)));
+    }
   }
 }
 
@@ -237,7 +268,7 @@ class LutActivations {
   //! sharing one table scale (multiple of 32 dividing K). isa: level used to build (results identical).
   template <class In>
   static LutActivations build(const In* x, index_t n, index_t cols, index_t act_block, Isa isa = Isa::kAuto,
-                              ThreadPool* pool = nullptr, int threads = 0) {
+                              ThreadPool* pool = nullptr, int threads = 0, LutTables type = LutTables::kInt8) {
     static_assert(is_storage_float_v<In>, "activations must be float, half_t or bfloat16_t");
     ANYBCQ_REQUIRE(n >= 0, "LutActivations: batch n = ", n, " is negative");
     ANYBCQ_REQUIRE(cols > 0 && cols % kWordBits == 0, "LutActivations: K = ", cols, " must be a positive multiple of ",
@@ -251,7 +282,8 @@ class LutActivations {
     a.cols_ = cols;
     a.act_block_ = act_block;
     a.isa_ = isa;
-    a.tables_ = detail::AlignedBuffer<std::int8_t>(static_cast<std::size_t>(n * (cols / 32) * kLutBytesPerWord));
+    a.type_ = type;
+    a.tables_ = detail::AlignedBuffer<std::int8_t>(static_cast<std::size_t>(n * (cols / 32) * a.bytes_per_word()));
     a.scales_.resize(static_cast<std::size_t>(n * (cols / act_block)));
     a.sum32_.resize(static_cast<std::size_t>(n * (cols / 32)));
     // (row, block) pairs are independent: split them over the pool's workers.
@@ -287,8 +319,11 @@ class LutActivations {
   index_t cols() const { return cols_; }
   index_t act_block() const { return act_block_; }
   Isa isa() const { return isa_; }
-  //! Tables of row r: [K/32][128] int8 (see kLutBytesPerWord).
-  const std::int8_t* tables(index_t r) const { return tables_.data() + r * (cols_ / 32) * kLutBytesPerWord; }
+  LutTables table_type() const { return type_; }
+  //! Table bytes per 32 features: 128 (int8) or 256 (int16).
+  index_t bytes_per_word() const { return type_ == LutTables::kInt16 ? 2 * kLutBytesPerWord : kLutBytesPerWord; }
+  //! Tables of row r: [K/32][bytes_per_word()] (see kLutBytesPerWord).
+  const std::int8_t* tables(index_t r) const { return tables_.data() + r * (cols_ / 32) * bytes_per_word(); }
   //! Scale of row r, activation block a: a table entry e stands for e·scale.
   float scale(index_t r, index_t a) const { return scales_[std::size_t(r * (cols_ / act_block_) + a)]; }
   const float* scales(index_t r) const { return scales_.data() + r * (cols_ / act_block_); }
@@ -298,15 +333,16 @@ class LutActivations {
  private:
   // Tables, scale and per-32 sums of row r, features [k0, k0 + act_block) (xb points at feature k0).
   void build_block(const float* xb, index_t r, index_t k0, float* tmp) {
-    std::int8_t* tab = tables_.data() + r * (cols_ / 32) * kLutBytesPerWord;
+    std::int8_t* tab = tables_.data() + r * (cols_ / 32) * bytes_per_word();
+    const bool wide = type_ == LutTables::kInt16;
     float* sc = scales_.data() + r * (cols_ / act_block_) + k0 / act_block_;
     float* s32 = sum32_.data() + r * (cols_ / 32) + k0 / 32;
     switch (isa_) {
 #if ANYBCQ_CPU_SIMD
-      case Isa::kAvx512: detail::build_block_avx512(xb, r, k0, act_block_, tab, sc, tmp); break;
-      case Isa::kAvx2: detail::build_block_avx2(xb, r, k0, act_block_, tab, sc, tmp); break;
+      case Isa::kAvx512: detail::build_block_avx512(xb, r, k0, act_block_, wide, tab, sc, tmp); break;
+      case Isa::kAvx2: detail::build_block_avx2(xb, r, k0, act_block_, wide, tab, sc, tmp); break;
 #endif
-      default: detail::build_block_scalar(xb, r, k0, act_block_, tab, sc, tmp); break;
+      default: detail::build_block_scalar(xb, r, k0, act_block_, wide, tab, sc, tmp); break;
     }
     for (index_t kw = 0; kw < act_block_ / 32; ++kw) {
       switch (isa_) {
@@ -321,6 +357,7 @@ class LutActivations {
 
   index_t rows_ = 0, cols_ = 0, act_block_ = 0;
   Isa isa_ = Isa::kScalar;
+  LutTables type_ = LutTables::kInt8;
   detail::AlignedBuffer<std::int8_t> tables_;
   std::vector<float> scales_;
   std::vector<float> sum32_;
