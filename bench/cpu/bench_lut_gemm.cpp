@@ -174,6 +174,26 @@ void lut_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Lut)->Apply(lut_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// int16 two-table variant (≈ exact): GEMV, cold, 2 threads.
+void BM_LutInt16(benchmark::State& st) {
+  const int shape = int(st.range(0)), p = int(st.range(1));
+  const auto& ws = weights(shape);
+  const Shape s = kShapes[shape];
+  const auto x = activations(1, s.K);
+  std::vector<float> y(std::size_t(s.M));
+  cpu::LutOptions o;
+  o.tables = cpu::LutTables::kInt16;
+  std::size_t i = 0;
+  for (auto _ : st) {
+    cpu::lut_gemm(*ws[i++ % ws.size()], p, x.data(), 1, y.data(), &env().pool, o);
+    benchmark::ClobberMemory();
+  }
+  report(st, double(ws[0]->bytes(p)), 2);
+  st.SetLabel("avx512 int16 tables, cold");
+}
+BENCHMARK(BM_LutInt16)->ArgNames({"shape", "p"})->ArgsProduct({{0, 1, 2}, {2, 3, 4}})->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
 // Per-row precision inside one call: 8 rows at p = 2,2,3,3,3,4,4,4.
 void BM_LutMixed(benchmark::State& st) {
   const int shape = int(st.range(0));
@@ -211,6 +231,7 @@ BENCHMARK(BM_Tables)->ArgNames({"K", "thr"})->ArgsProduct({{4096, 14336}, {1, 2}
 void BM_Accuracy(benchmark::State& st) {
   const int p = int(st.range(0));
   const index_t ab = st.range(1);
+  const bool wide = st.range(2) != 0;
   const index_t M = 1024, K = 4096, n = 4;
   MultiPrecisionWeights<layout::PlaneMajor, half_t> base(BcqShape{M, K, 128, 2, 4, false});
   std::mt19937 rng(3);
@@ -234,6 +255,7 @@ void BM_Accuracy(benchmark::State& st) {
   std::vector<float> y(std::size_t(n * M));
   cpu::LutOptions o;
   o.act_block = ab;
+  o.tables = wide ? cpu::LutTables::kInt16 : cpu::LutTables::kInt8;
   for (auto _ : st) cpu::lut_gemm(w, p, x.data(), n, y.data(), nullptr, o);
   double num = 0, den = 0;
   for (std::size_t i = 0; i < y.size(); ++i) {
@@ -243,7 +265,8 @@ void BM_Accuracy(benchmark::State& st) {
   st.counters["nmse"] = num / den;
   st.SetLabel("1024x4096, 1% outlier channels x30");
 }
-BENCHMARK(BM_Accuracy)->ArgNames({"p", "act_block"})->ArgsProduct({{2, 3, 4}, {32, 64, 128}})->Iterations(1);
+BENCHMARK(BM_Accuracy)->ArgNames({"p", "act_block", "int16"})->ArgsProduct({{2, 3, 4}, {32, 64, 128}, {0, 1}})
+    ->Iterations(1);
 
 // ---- Eigen fp32 GEMV (one thread: Eigen does not thread matrix-vector products) ---------------------
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;

@@ -114,15 +114,29 @@ def main():
         print("Activation tables for one row (built once per input, shared by all threads and reusable across "
               "matrices): " + ", ".join(f"K={k} {t} thr {v:.1f} µs" for k, t, v in tabs))
         print()
-    acc = sorted((args(n)["p"], args(n)["act_block"], a["median"]["nmse"]) for n, a in rows.items()
-                 if n.startswith("BM_Accuracy"))
+    acc = sorted((args(n)["p"], args(n)["int16"], args(n)["act_block"], a["median"]["nmse"])
+                 for n, a in rows.items() if n.startswith("BM_Accuracy"))
     if acc:
         print("### Accuracy: NMSE vs the float64 dequantized reference (1024×4096, 4 rows, 1% of channels ×30)\n")
-        blocks = sorted({b for _, b, _ in acc})
-        print("| p | " + " | ".join(f"act_block {b}" for b in blocks) + " |")
-        print("|---|" + "---|" * len(blocks))
-        for p in sorted({p for p, _, _ in acc}):
-            print(f"| {p} | " + " | ".join(f"{v:.2e}" for q, b, v in acc if q == p) + " |")
+        blocks = sorted({b for _, _, b, _ in acc})
+        print("| p | tables | " + " | ".join(f"act_block {b}" for b in blocks) + " |")
+        print("|---|---|" + "---|" * len(blocks))
+        for p in sorted({p for p, _, _, _ in acc}):
+            for wide in (0, 1):
+                print(f"| {p} | {'int16' if wide else 'int8'} | " +
+                      " | ".join(f"{v:.2e}" for q, w, b, v in acc if q == p and w == wide) + " |")
+        print()
+    i16 = {(args(n)["shape"], args(n)["p"]): us(a["median"]) for n, a in rows.items() if n.startswith("BM_LutInt16")}
+    if i16:
+        print("### int16 two-table variant, GEMV cold, 2 threads (µs; int8 for comparison)\n")
+        print("| shape | p=2 | p=3 | p=4 |")
+        print("|---|---|---|---|")
+        for sh in range(3):
+            cs = []
+            for p in (2, 3, 4):
+                c8 = cell((sh, p, 2, 1, 1, 2))
+                cs.append(f"{i16.get((sh, p), float('nan')):.0f} ({c8[0]:.0f})" if c8 else "–")
+            print(f"| {SHAPES[sh]} | " + " | ".join(cs) + " |")
         print()
     print("### Baselines measured in the same run\n")
     print("| what | shape | µs | GB/s |")
