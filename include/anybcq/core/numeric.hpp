@@ -9,13 +9,17 @@
 
 ANYBCQ_NAMESPACE_BEGIN
 
-//! IEEE binary16 storage (bit pattern only; arithmetic goes through float).
+//! IEEE binary16 storage (bit pattern only; arithmetic goes through float). == compares bit patterns.
 struct half_t {
   std::uint16_t bits;
+  friend constexpr bool operator==(half_t a, half_t b) { return a.bits == b.bits; }
+  friend constexpr bool operator!=(half_t a, half_t b) { return a.bits != b.bits; }
 };
-//! bfloat16 storage (upper 16 bits of a binary32).
+//! bfloat16 storage (upper 16 bits of a binary32). == compares bit patterns.
 struct bfloat16_t {
   std::uint16_t bits;
+  friend constexpr bool operator==(bfloat16_t a, bfloat16_t b) { return a.bits == b.bits; }
+  friend constexpr bool operator!=(bfloat16_t a, bfloat16_t b) { return a.bits != b.bits; }
 };
 static_assert(sizeof(half_t) == 2 && std::is_trivially_copyable_v<half_t>);
 static_assert(sizeof(bfloat16_t) == 2 && std::is_trivially_copyable_v<bfloat16_t>);

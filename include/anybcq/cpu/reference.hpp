@@ -56,17 +56,17 @@ void gemm(const MultiPrecisionView<Layout, Scale>& mv, const int* bits, const In
     ANYBCQ_REQUIRE(mv.has(bits[r]), "gemm: row ", r, " asks for precision ", bits[r],
                    ", outside the weight's range ", mv.p_min(), "..", mv.p_max());
   for (int p = mv.p_min(); p <= mv.p_max(); ++p) {
-    std::vector<index_t> rows;
-    for (index_t r = 0; r < n; ++r)
-      if (bits[r] == p) rows.push_back(r);
-    if (rows.empty()) continue;
+    bool used = false;
+    for (index_t r = 0; r < n && !used; ++r) used = bits[r] == p;
+    if (!used) continue;
     const RowMatrixF w = dequantize(mv.at(p));
-    RowMatrixF xm(static_cast<index_t>(rows.size()), mv.cols);
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      for (index_t k = 0; k < mv.cols; ++k) xm(index_t(i), k) = to_float(x[rows[i] * mv.cols + k]);
-    const RowMatrixF ym = xm * w.transpose();
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      for (index_t m = 0; m < mv.rows; ++m) y[rows[i] * mv.rows + m] = from_float<Out>(ym(index_t(i), m));
+    // Row at a time, through the same product as gemv(), so each row equals its single-precision call.
+    for (index_t r = 0; r < n; ++r) {
+      if (bits[r] != p) continue;
+      const RowMatrixF xr = detail::to_matrix(x + r * mv.cols, 1, mv.cols);
+      const RowMatrixF yr = xr * w.transpose();
+      for (index_t m = 0; m < mv.rows; ++m) y[r * mv.rows + m] = from_float<Out>(yr(0, m));
+    }
   }
 }
 
