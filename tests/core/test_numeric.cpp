@@ -60,7 +60,7 @@ TEST_CASE("bfloat16: round to nearest even and exact widening") {
     const float up = to_float(bfloat16_t{static_cast<std::uint16_t>(b.bits + 1)});
     const float dn = to_float(bfloat16_t{static_cast<std::uint16_t>(b.bits - 1)});
     const double e = std::fabs(double(f) - to_float(b));
-    CHECK(e <= std::fabs(double(f) - up));
-    CHECK(e <= std::fabs(double(f) - dn));
+    if (std::isfinite(up)) CHECK(e <= std::fabs(double(f) - up));  // neighbours across ±0 wrap to NaN
+    if (std::isfinite(dn)) CHECK(e <= std::fabs(double(f) - dn));
   }
 }
