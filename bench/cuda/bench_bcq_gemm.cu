@@ -1,0 +1,285 @@
+// Times AnyBCQ's CUDA GEMV/GEMM against cuBLAS fp16 on the same card, in one run.
+//
+// Every configuration is timed as CUDA-graph replays: one graph holds kCallsPerGraph calls, call i
+// reading weight copy i mod copies, with enough copies that their total is far beyond L2 (≥ 256 MB).
+// Each replay is timed with events; the table shows the median replay time / kCallsPerGraph.
+// Inputs are fresh random values per configuration (never zeros); every launch's error is checked.
+//
+// Usage: bench_bcq_gemm [--quick] [--csv FILE]
+//   roofline = bytes that must move / kPeakBytesPerSecond (3.10 TB/s, the H100 streaming-read ceiling
+//   measured with the reference numbers); bytes for AnyBCQ at p: p·M·K/8 + (p+1)·(K/128)·M·2 + x + y.
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "anybcq/cuda/bcq_gemm.cuh"
+
+using namespace anybcq;
+
+namespace {
+
+constexpr double kPeakBytesPerSecond = 3.10e12;
+constexpr int kCallsPerGraph = 20;
+constexpr int kReplays = 15;
+constexpr std::size_t kRotateBytes = std::size_t(256) << 20;
+
+#define CHECK_CUDA(x) ANYBCQ_CUDA_CHECK(x)
+#define CHECK_CUBLAS(x) ANYBCQ_CUBLAS_CHECK(x)
+
+__device__ __forceinline__ std::uint32_t hash32(std::uint64_t i, std::uint32_t seed) {
+  std::uint64_t z = i * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return static_cast<std::uint32_t>(z ^ (z >> 31));
+}
+__global__ void fill_words(std::uint32_t* p, std::size_t n, std::uint32_t seed) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    p[i] = hash32(i, seed);
+}
+//! Uniform in [lo, hi) as fp16.
+__global__ void fill_half(__half* p, std::size_t n, std::uint32_t seed, float lo, float hi) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    p[i] = __float2half(lo + (hi - lo) * (hash32(i, seed) >> 8) * (1.0f / 16777216.0f));
+}
+__global__ void count_bad(const __half* p, std::size_t n, unsigned long long* bad) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    if (!isfinite(__half2float(p[i]))) atomicAdd(bad, 1ull);
+}
+
+std::uint32_t g_seed = 12345;
+void fill(std::uint32_t* p, std::size_t n) {
+  fill_words<<<1024, 256>>>(p, n, g_seed++);
+  CHECK_CUDA(cudaGetLastError());
+}
+void fill(__half* p, std::size_t n, float lo, float hi) {
+  fill_half<<<1024, 256>>>(p, n, g_seed++, lo, hi);
+  CHECK_CUDA(cudaGetLastError());
+}
+
+template <class F>
+double time_graph(cudaStream_t s, F&& enqueue_calls) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CHECK_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  enqueue_calls();
+  CHECK_CUDA(cudaStreamEndCapture(s, &graph));
+  CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  cudaEvent_t a, b;
+  CHECK_CUDA(cudaEventCreate(&a));
+  CHECK_CUDA(cudaEventCreate(&b));
+  for (int i = 0; i < 3; ++i) CHECK_CUDA(cudaGraphLaunch(exec, s));
+  CHECK_CUDA(cudaStreamSynchronize(s));
+  std::vector<float> t;
+  for (int i = 0; i < kReplays; ++i) {
+    CHECK_CUDA(cudaEventRecord(a, s));
+    CHECK_CUDA(cudaGraphLaunch(exec, s));
+    CHECK_CUDA(cudaEventRecord(b, s));
+    CHECK_CUDA(cudaEventSynchronize(b));
+    CHECK_CUDA(cudaGetLastError());
+    float ms = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms);
+  }
+  std::sort(t.begin(), t.end());
+  CHECK_CUDA(cudaEventDestroy(a));
+  CHECK_CUDA(cudaEventDestroy(b));
+  CHECK_CUDA(cudaGraphExecDestroy(exec));
+  CHECK_CUDA(cudaGraphDestroy(graph));
+  return 1e3 * t[t.size() / 2] / kCallsPerGraph;  // µs per call
+}
+
+struct Shape {
+  index_t M, K;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  const char* csv_path = nullptr;
+  long only_m = 0, only_k = 0, only_n = 0;
+  int only_p = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
+    else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) std::sscanf(argv[++i], "%ldx%ld", &only_m, &only_k);
+    else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) only_n = std::atol(argv[++i]);
+    else if (!std::strcmp(argv[i], "--p") && i + 1 < argc) only_p = std::atoi(argv[++i]);
+    else {
+      std::printf("usage: %s [--quick] [--csv FILE] [--shape MxK] [--batch N] [--p P]\n", argv[0]);
+      return 2;
+    }
+  }
+  int ndev = 0;
+  if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+    std::printf("no CUDA device: skipping\n");
+    return 0;
+  }
+  cudaDeviceProp prop;
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  int rt = 0, drv = 0;
+  CHECK_CUDA(cudaRuntimeGetVersion(&rt));
+  CHECK_CUDA(cudaDriverGetVersion(&drv));
+  std::printf("device: %s, %d SMs, L2 %d MB; CUDA runtime %d.%d, driver %d.%d\n", prop.name, prop.multiProcessorCount,
+              prop.l2CacheSize >> 20, rt / 1000, (rt % 1000) / 10, drv / 1000, (drv % 1000) / 10);
+  std::printf("timing: median of %d CUDA-graph replays, %d calls each, weights rotated over >= %zu MB\n", kReplays,
+              kCallsPerGraph, kRotateBytes >> 20);
+  FILE* csv = csv_path ? std::fopen(csv_path, "w") : nullptr;
+  if (csv) std::fprintf(csv, "M,K,batch,p,path,us,cublas_us,roofline_us,frac_roofline,speedup_vs_fp16,gbps\n");
+
+  std::vector<Shape> shapes = {{4096, 4096}, {6144, 4096}, {14336, 4096}, {4096, 14336}, {28672, 4096}};
+  std::vector<index_t> batches = {1, 2, 4, 8, 16, 32, 64, 256, 1024};
+  if (quick) {
+    shapes = {{4096, 4096}, {14336, 4096}, {28672, 4096}};
+    batches = {1, 8, 16, 64, 256};
+  }
+  if (only_m) shapes = {{only_m, only_k}};
+  if (only_n) batches = {only_n};
+  const int p_max = 4, p_min = 2;
+  const index_t group = 128;
+
+  cudaStream_t s;
+  CHECK_CUDA(cudaStreamCreate(&s));
+  cublasHandle_t cub;
+  CHECK_CUBLAS(cublasCreate(&cub));
+  CHECK_CUBLAS(cublasSetStream(cub, s));
+  void* cublas_ws = nullptr;
+  CHECK_CUDA(cudaMalloc(&cublas_ws, 32u << 20));
+  CHECK_CUBLAS(cublasSetWorkspace(cub, cublas_ws, 32u << 20));
+
+  std::printf("\n%-11s %5s %2s %-7s %9s %9s %9s %6s %8s %8s\n", "MxK", "batch", "p", "path", "us", "fp16_us",
+              "roof_us", "roof%", "GB/s", "vs_fp16");
+  for (const Shape sh : shapes) {
+    const index_t M = sh.M, K = sh.K;
+    // Weight copies: AnyBCQ (MmaTiled planes + scales, p_max = 4) and fp16 for cuBLAS.
+    const auto lay = layout::make_mma_tiled(M, K, p_max);
+    const layout::ScaleLayout sl{M, K / group, p_min, p_max};
+    const std::size_t plane_words = static_cast<std::size_t>(lay.size_words());
+    const std::size_t bcq_bytes = plane_words * 4 + static_cast<std::size_t>(sl.alpha_size() + sl.beta_size()) * 2;
+    const int bcq_copies = static_cast<int>(std::max<std::size_t>(2, (kRotateBytes + bcq_bytes - 1) / bcq_bytes));
+    const std::size_t fp16_bytes = static_cast<std::size_t>(M * K) * 2;
+    const int fp16_copies = static_cast<int>(std::max<std::size_t>(2, (kRotateBytes + fp16_bytes - 1) / fp16_bytes));
+    std::vector<std::uint32_t*> planes(bcq_copies);
+    std::vector<__half*> alpha(bcq_copies), beta(bcq_copies), wf16(fp16_copies);
+    for (int c = 0; c < bcq_copies; ++c) {
+      CHECK_CUDA(cudaMalloc(&planes[c], plane_words * 4));
+      CHECK_CUDA(cudaMalloc(&alpha[c], static_cast<std::size_t>(sl.alpha_size()) * 2));
+      CHECK_CUDA(cudaMalloc(&beta[c], static_cast<std::size_t>(sl.beta_size()) * 2));
+      fill(planes[c], plane_words);
+      fill(alpha[c], static_cast<std::size_t>(sl.alpha_size()), 0.002f, 0.02f);
+      fill(beta[c], static_cast<std::size_t>(sl.beta_size()), -0.01f, 0.01f);
+    }
+    for (int c = 0; c < fp16_copies; ++c) {
+      CHECK_CUDA(cudaMalloc(&wf16[c], fp16_bytes));
+      fill(wf16[c], static_cast<std::size_t>(M * K), -0.05f, 0.05f);
+    }
+    const index_t nmax = batches.back();
+    __half *x = nullptr, *y = nullptr;
+    CHECK_CUDA(cudaMalloc(&x, static_cast<std::size_t>(nmax * K) * 2));
+    CHECK_CUDA(cudaMalloc(&y, static_cast<std::size_t>(nmax * M) * 2));
+    unsigned long long* bad = nullptr;
+    CHECK_CUDA(cudaMalloc(&bad, sizeof(unsigned long long)));
+    void* ws = nullptr;
+    std::size_t ws_bytes = 0;
+
+    for (const index_t n : batches) {
+      fill(x, static_cast<std::size_t>(n * K), -1.0f, 1.0f);  // fresh activations per batch size
+      const float one = 1.0f, zero = 0.0f;
+      const double t_fp16 = time_graph(s, [&] {
+        for (int i = 0; i < kCallsPerGraph; ++i)
+          CHECK_CUBLAS(cublasGemmEx(cub, CUBLAS_OP_T, CUBLAS_OP_N, int(M), int(n), int(K), &one, wf16[i % fp16_copies],
+                                    CUDA_R_16F, int(K), x, CUDA_R_16F, int(K), &zero, y, CUDA_R_16F, int(M),
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      });
+      const double fp16_roof = 1e6 * double(M * K * 2 + n * K * 2 + n * M * 2) / kPeakBytesPerSecond;
+      std::printf("%5ldx%-5ld %5ld %2s %-7s %9.2f %9s %9.2f %5.0f%% %8.0f %8s\n", long(M), long(K), long(n), "-",
+                  "cublas", t_fp16, "", fp16_roof, 100 * fp16_roof / t_fp16,
+                  double(M * K * 2 + n * K * 2 + n * M * 2) / (t_fp16 * 1e3), "1.00");
+      if (csv)
+        std::fprintf(csv, "%ld,%ld,%ld,16,cublas_fp16,%.3f,%.3f,%.3f,%.4f,1.0,%.1f\n", long(M), long(K), long(n), t_fp16,
+                     t_fp16, fp16_roof, fp16_roof / t_fp16, double(M * K * 2 + n * K * 2 + n * M * 2) / (t_fp16 * 1e3));
+      for (int p = 2; p <= 4; ++p) {
+        if (only_p && p != only_p) continue;
+        cuda::Gemm<__half> gemm;
+        gemm.initialize();
+        std::vector<cuda::Gemm<__half>::Arguments> args(bcq_copies);
+        for (int c = 0; c < bcq_copies; ++c) {
+          MultiPrecisionView<layout::MmaTiled, half_t> v;
+          v.planes = planes[c];
+          v.alpha = reinterpret_cast<const half_t*>(alpha[c]);
+          v.beta = reinterpret_cast<const half_t*>(beta[c]);
+          v.layout = lay;
+          v.scales = sl;
+          v.rows = M;
+          v.cols = K;
+          v.group = group;
+          args[c].weights = v;
+          args[c].x = x;
+          args[c].y = y;
+          args[c].batch = n;
+          args[c].bits = p;
+          const cuda::Check chk = cuda::Gemm<__half>::can_implement(args[c]);
+          if (!chk.ok()) {
+            std::fprintf(stderr, "%s\n", chk.message.c_str());
+            return 1;
+          }
+        }
+        const std::size_t need = cuda::Gemm<__half>::workspace_size(args[0]);
+        if (need > ws_bytes) {
+          if (ws) CHECK_CUDA(cudaFree(ws));
+          CHECK_CUDA(cudaMalloc(&ws, need));
+          ws_bytes = need;
+        }
+        // Eager run first: checks the launch and that every output is finite.
+        CHECK_CUDA(cudaMemsetAsync(y, 0xFF, static_cast<std::size_t>(n * M) * 2, s));
+        gemm(args[0], ws, ws_bytes, s);
+        CHECK_CUDA(cudaMemsetAsync(bad, 0, sizeof(unsigned long long), s));
+        count_bad<<<256, 256, 0, s>>>(y, static_cast<std::size_t>(n * M), bad);
+        CHECK_CUDA(cudaGetLastError());
+        unsigned long long nbad = 0;
+        CHECK_CUDA(cudaMemcpyAsync(&nbad, bad, sizeof nbad, cudaMemcpyDeviceToHost, s));
+        CHECK_CUDA(cudaStreamSynchronize(s));
+        if (nbad) {
+          std::fprintf(stderr, "%ld x %ld batch %ld p %d: %llu outputs not finite\n", long(M), long(K), long(n), p, nbad);
+          return 1;
+        }
+        const double t = time_graph(s, [&] {
+          for (int i = 0; i < kCallsPerGraph; ++i) gemm(args[i % bcq_copies], ws, ws_bytes, s);
+        });
+        const double bytes = double(p) * M * K / 8 + double(p + 1) * (K / 128) * M * 2 + n * K * 2 + n * M * 2;
+        const double roof = 1e6 * bytes / kPeakBytesPerSecond;
+        const char* path = cuda::Gemm<__half>::path(args[0]) == cuda::GemmPath::kFused ? "fused" : "deq+cub";
+        std::printf("%5ldx%-5ld %5ld %2d %-7s %9.2f %9.2f %9.2f %5.0f%% %8.0f %7.2fx\n", long(M), long(K), long(n), p,
+                    path, t, t_fp16, roof, 100 * roof / t, bytes / (t * 1e3), t_fp16 / t);
+        if (csv)
+          std::fprintf(csv, "%ld,%ld,%ld,%d,%s,%.3f,%.3f,%.3f,%.4f,%.4f,%.1f\n", long(M), long(K), long(n), p, path, t,
+                       t_fp16, roof, roof / t, t_fp16 / t, bytes / (t * 1e3));
+      }
+    }
+    std::fflush(stdout);
+    if (csv) std::fflush(csv);
+    for (int c = 0; c < bcq_copies; ++c) {
+      CHECK_CUDA(cudaFree(planes[c]));
+      CHECK_CUDA(cudaFree(alpha[c]));
+      CHECK_CUDA(cudaFree(beta[c]));
+    }
+    for (int c = 0; c < fp16_copies; ++c) CHECK_CUDA(cudaFree(wf16[c]));
+    CHECK_CUDA(cudaFree(x));
+    CHECK_CUDA(cudaFree(y));
+    CHECK_CUDA(cudaFree(bad));
+    if (ws) CHECK_CUDA(cudaFree(ws));
+  }
+  if (csv) std::fclose(csv);
+  CHECK_CUBLAS(cublasDestroy(cub));
+  CHECK_CUDA(cudaFree(cublas_ws));
+  CHECK_CUDA(cudaStreamDestroy(s));
+  return 0;
+}

@@ -1,0 +1,808 @@
+// AnyBCQ — y = x·Ŵ_pᵀ on the GPU at a run-time precision p (per call or per activation row).
+//
+// Paths (the dispatcher picks one):
+//  * fused (batch 1..64, and any batch with per-row precision): one kernel reads every needed bit plane
+//    once for up to 32 activation rows, turns bits into tensor-core operands with one LOP3 per two
+//    weights, runs m16n8k16 mma with fp32 accumulation per plane, folds the per-group scales in fp32,
+//    splits K over the warps of a block and reduces in shared memory in a fixed order (deterministic,
+//    no atomics, every output written once).
+//  * dequantize + cuBLAS (uniform precision, batch > Tuning::kMaxFusedBatch): Ŵ_p is written to the
+//    workspace in the activation type, then one cublasGemmEx with fp32 compute.
+//
+// Operand trick of the fused path: with a bit b at mantissa position j of a 16-bit float whose other
+// bits encode 2^e (e chosen so that position j weighs 1), the register value is exactly c + b with
+// c ∈ {16, 8, 4, 2}. Per plane the mma then gives C = Σ (c_q + b_q)·x_q; one extra mma per step with
+// constant operands gives E = Σ (c_q + ½)·x_q and S = Σ x_q, so Σ (2b_q − 1)·x_q = 2(C − E) exactly up
+// to fp32 rounding, and y += Σ_i 2α_i(C_i − E) + β·S per group.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <type_traits>
+
+#include "anybcq/core/weights.hpp"
+#include "anybcq/cuda/common.cuh"
+#include "anybcq/layout/mma_tiled.hpp"
+#include "anybcq/layout/scales.hpp"
+
+ANYBCQ_NAMESPACE_BEGIN
+namespace cuda {
+
+//! Tuning constants of the GEMM kernels (a tag type: pass another one with the same members to retune).
+struct DefaultTuning {
+  static constexpr int kWarps = 8;            //!< warps per block of the fused kernel (they split K)
+  static constexpr int kMaxTilesN = 4;        //!< 8-row batch tiles per fused block (≤ 32 rows)
+  static constexpr int kMaxFusedBatch = 64;   //!< uniform precision: fused kernel up to this batch
+  static constexpr int kDequantWarps = 8;     //!< warps per block of the dequantize kernel
+  static constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;  //!< bytes handed to cuBLAS
+};
+
+//! Which implementation a call takes.
+enum class GemmPath { kFused, kDequantCublas };
+
+namespace detail {
+
+//! Kernel parameters of the fused path (trivially copyable, passed by value).
+template <class Scale>
+struct FusedParams {
+  const uint4* planes = nullptr;  //!< MmaTiled words as 16-byte vectors
+  const Scale* alpha = nullptr;
+  const Scale* beta = nullptr;  //!< nullptr when symmetric
+  layout::ScaleLayout scales{};
+  index_t M = 0, K = 0, group = 0;
+  index_t row_tiles = 0, chunks = 0;
+  const void* x = nullptr;
+  void* y = nullptr;
+  index_t batch = 0;
+  int bits = 0;                  //!< uniform precision (row_bits == nullptr)
+  const int* row_bits = nullptr;  //!< per-row precision (device), or nullptr
+  int fold_blocks = 4;            //!< 64-column blocks per scale fold (1: g = 64, 2: g = 128, 4: else)
+  index_t batch_blocks = 1;       //!< blocks along the batch (each NT·8 rows)
+};
+
+template <class E>
+struct OperandBits;
+//! fp16: bit at mantissa position 6 + r weighs 1 when the exponent encodes c_r = 2^(4 − r).
+template <>
+struct OperandBits<__half> {
+  static constexpr int kPos = 6;
+  //! Both halves = c_r (16, 8, 4, 2).
+  __device__ static constexpr std::uint32_t base(int r) {
+    return r == 0 ? 0x4C004C00u : r == 1 ? 0x48004800u : r == 2 ? 0x44004400u : 0x40004000u;
+  }
+  //! Both halves = c_r + ½ (16.5, 8.5, 4.5, 2.5).
+  __device__ static constexpr std::uint32_t half_plus(int r) {
+    return r == 0 ? 0x4C204C20u : r == 1 ? 0x48404840u : r == 2 ? 0x44804480u : 0x41004100u;
+  }
+  static constexpr std::uint32_t kOne = 0x3C003C00u;
+};
+//! bf16: bit at mantissa position 3 + r weighs 1 when the exponent encodes c_r = 2^(4 − r).
+template <>
+struct OperandBits<__nv_bfloat16> {
+  static constexpr int kPos = 3;
+  __device__ static constexpr std::uint32_t base(int r) {
+    return r == 0 ? 0x41804180u : r == 1 ? 0x41004100u : r == 2 ? 0x40804080u : 0x40004000u;
+  }
+  __device__ static constexpr std::uint32_t half_plus(int r) {
+    return r == 0 ? 0x41844184u : r == 1 ? 0x41084108u : r == 2 ? 0x40904090u : 0x40204020u;
+  }
+  static constexpr std::uint32_t kOne = 0x3F803F80u;
+};
+
+template <class E>
+__device__ __forceinline__ void mma16816(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
+                                         std::uint32_t b1) {
+  if constexpr (std::is_same_v<E, __half>) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+//! 16-byte load that skips L1 (weights are read once per call).
+__device__ __forceinline__ uint4 load_stream(const uint4* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+__device__ __forceinline__ void cp_async16(uint4* smem, const uint4* gmem) {
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(addr), "l"(gmem));
+}
+//! Copies `bytes` (0..16) and zero-fills the rest of the 16-byte destination.
+__device__ __forceinline__ void cp_async16_zfill(uint4* smem, const void* gmem, int bytes) {
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(gmem), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
+
+//! Pipeline depth (chunks in flight per warp) for a kernel reading up to kPlanes planes.
+__host__ __device__ constexpr int stages_for(int planes) { return planes <= 2 ? 6 : planes <= 4 ? 4 : 2; }
+//! 16-byte pieces that cover a 16-row run of scales at any 2-byte offset.
+template <class Scale>
+__host__ __device__ constexpr int scale_window() { return (16 * int(sizeof(Scale)) + 15) / 16 + 1; }
+//! 16-byte pieces per ring stage: planes (32 per plane) and up to 4 groups × (p + 1) scale windows.
+template <class Scale>
+__host__ __device__ constexpr int stage_u4(int planes) { return planes * 32 + 4 * (planes + 1) * scale_window<Scale>(); }
+
+__device__ __forceinline__ std::uint32_t component(const uint4& v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
+//! Word of bits shifted so that step s's bits sit at positions kPos..kPos+3 (and +16).
+template <int kPos>
+__device__ __forceinline__ std::uint32_t align_step(std::uint32_t w, int s) {
+  const int sh = kPos - 4 * s;
+  return sh >= 0 ? (w << sh) : (w >> (-sh));
+}
+
+//! Loads α^p_i (i < p, zero above) and β^p for group grp, row m; zeros for rows past M.
+template <int kPlanes, class Scale>
+__device__ __forceinline__ void load_scales(const FusedParams<Scale>& prm, int p, index_t grp, index_t m,
+                                            float (&a)[kPlanes], float& b) {
+  const bool ok = m < prm.M && p >= 1;
+#pragma unroll
+  for (int i = 0; i < kPlanes; ++i) a[i] = 0.0f;
+  b = 0.0f;
+  if (!ok) return;
+  const Scale* ap = prm.alpha + prm.scales.alpha_base(p) + grp * p * prm.M + m;
+#pragma unroll
+  for (int i = 0; i < kPlanes; ++i)
+    if (i < p) a[i] = scale_to_float(ap[index_t(i) * prm.M]);
+  if (prm.beta) b = scale_to_float(prm.beta[prm.scales.beta_base(p) + grp * prm.M + m]);
+}
+
+//! Fused kernel: block = one 16-row tile × NT·8 batch rows; its kWarps warps split the K chunks.
+template <class Tuning, class Element, class Scale, int kPlanes, int NT>
+__global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_gemm_kernel(const FusedParams<Scale> prm) {
+  constexpr int W = Tuning::kWarps;
+  using Bits = OperandBits<Element>;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const index_t bb = blockIdx.x % prm.batch_blocks;
+  const index_t rt = blockIdx.x / prm.batch_blocks;
+  const index_t n_base = bb * (NT * 8);
+  const bool mixed = prm.row_bits != nullptr;
+
+  // Precision of each batch column this thread accumulates (C fragment columns 2t, 2t+1), and the
+  // highest precision any row of this block asks for (planes above it are not read).
+  int pc[NT][2];
+  int p_hi = 0;
+  bool bad_bits = false;  // a row asked for a precision the weights do not have: its outputs are NaN
+  if (mixed) {
+    for (int i = 0; i < NT * 8; ++i) {
+      const index_t n = n_base + i;
+      if (n < prm.batch) {
+        const int p = __ldg(prm.row_bits + n);
+        if (p >= prm.scales.p_min && p <= prm.scales.p_max && p <= kPlanes) p_hi = max(p_hi, p);
+      }
+    }
+  } else {
+    p_hi = prm.bits;
+  }
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const index_t n = n_base + nt * 8 + 2 * t + j;
+      int p = 0;
+      if (n < prm.batch) {
+        p = mixed ? __ldg(prm.row_bits + n) : prm.bits;
+        if (p < prm.scales.p_min || p > prm.scales.p_max || p > kPlanes) {
+          bad_bits = true;
+          p = 0;
+        }
+      }
+      pc[nt][j] = p;
+    }
+
+  // Constant operands of the correction mma: row 0 → E (c + ½ per register), row 1 → S (ones).
+  std::uint32_t acorr[4];
+#pragma unroll
+  for (int r = 0; r < 4; ++r) acorr[r] = g == 0 ? Bits::half_plus(r) : g == 1 ? Bits::kOne : 0u;
+
+  float yacc[NT][4];
+  float acc[kPlanes][NT][4];
+  float corr[NT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      yacc[nt][c] = 0.0f;
+      corr[nt][c] = 0.0f;
+#pragma unroll
+      for (int b = 0; b < kPlanes; ++b) acc[b][nt][c] = 0.0f;
+    }
+
+  const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
+  const uint4* wtile = prm.planes + rt * prm.chunks * 32 + lane;
+  const Element* x = static_cast<const Element*>(prm.x);
+  const index_t m_lo = rt * 16 + g, m_hi = m_lo + 8;
+
+  // Per-warp ring of kStages chunks in shared memory, filled with cp.async: per stage the chunk's planes
+  // (each lane copies and later reads only its own 16 bytes per plane) and, for a uniform precision,
+  // the chunk's scales (16-byte windows around each 16-row run of α^p and β^p, read by all lanes
+  // after a __syncwarp).
+  constexpr int kStages = stages_for(kPlanes);
+  constexpr int kWin = scale_window<Scale>();
+  constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
+  extern __shared__ uint4 ring_all[];
+  uint4* ring = ring_all + warp * (kStages * kStageU4);
+  const int n_my = warp < prm.chunks ? int((prm.chunks - warp + W - 1) / W) : 0;
+  const int ng = prm.fold_blocks == 1 ? 4 : prm.fold_blocks == 2 ? 2 : 1;  // groups per chunk
+  const int nb = prm.bits + (prm.beta ? 1 : 0);
+  const int G = int(prm.scales.groups);
+  // Group of column k: a shift for g = 64, 128, a division otherwise (once per chunk).
+  auto group_of = [&](int k) { return prm.fold_blocks == 1 ? k >> 6 : prm.fold_blocks == 2 ? k >> 7 : k / int(prm.group); };
+  // Low 32 bits of the byte addresses of the first 16-row runs (only their value mod 16 is used).
+  const std::uint32_t a_addr = std::uint32_t(reinterpret_cast<std::uintptr_t>(prm.alpha)) +
+                               std::uint32_t((prm.scales.alpha_base(max(prm.bits, 1)) + rt * 16) * index_t(sizeof(Scale)));
+  const std::uint32_t b_addr = std::uint32_t(reinterpret_cast<std::uintptr_t>(prm.beta)) +
+                               std::uint32_t((prm.scales.beta_base(max(prm.bits, 1)) + rt * 16) * index_t(sizeof(Scale)));
+  const std::uint32_t run_stride = std::uint32_t(prm.M) * std::uint32_t(sizeof(Scale));
+  const int fold_shift = prm.fold_blocks == 1 ? 0 : prm.fold_blocks == 2 ? 1 : 2;
+  // First 16-row run of scale entry (grp, b) (b == p: β), and the end of its array.
+  auto scale_run = [&](int grp, int b, const Scale*& end) -> const Scale* {
+    const int p = prm.bits;
+    if (b < p) {
+      end = prm.alpha + prm.scales.alpha_size();
+      return prm.alpha + prm.scales.alpha_base(p) + (index_t(grp) * p + b) * prm.M + rt * 16;
+    }
+    end = prm.beta + prm.scales.beta_size();
+    return prm.beta + prm.scales.beta_base(p) + index_t(grp) * prm.M + rt * 16;
+  };
+  auto issue = [&](int i) {
+    if (i < n_my) {
+      const index_t cc = warp + index_t(i) * W;
+      uint4* slot = ring + (i % kStages) * kStageU4;
+#pragma unroll
+      for (int b = 0; b < kPlanes; ++b)
+        if (b < p_hi) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
+      if (!mixed) {
+        const int grp0 = group_of(int(cc) * 256);
+        for (int L = lane; L < nb * kWin; L += 32) {
+          const int b = L / kWin, j = L % kWin;
+          for (int u = 0; u < ng; ++u) {
+            uint4* dst = slot + kPlanes * 32 + (u * (kPlanes + 1) + b) * kWin + j;
+            const int grp = grp0 + u;
+            if (grp >= G) {
+              cp_async16_zfill(dst, prm.planes, 0);
+              continue;
+            }
+            const Scale* end;
+            const Scale* run = scale_run(grp, b, end);
+            const char* src =
+                reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(run) & ~std::uintptr_t(15)) + 16 * j;
+            const std::ptrdiff_t left = reinterpret_cast<const char*>(end) - src;
+            cp_async16_zfill(dst, src, left <= 0 ? 0 : left >= 16 ? 16 : int(left));
+          }
+        }
+      }
+    }
+    cp_async_commit();
+  };
+#pragma unroll
+  for (int i = 0; i < kStages - 1; ++i) issue(i);
+
+  // Activations: thread (g, t) holds row n_base + 8·nt + g, columns kb + 16t .. +15 (zeros past K/batch).
+  auto load_x = [&](index_t kb, std::uint32_t(&dst)[NT][8]) {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const index_t n = n_base + nt * 8 + g;
+      const index_t k0 = kb + 16 * t;
+      if (n < prm.batch && k0 < prm.K) {
+        const uint4* xp = reinterpret_cast<const uint4*>(x + n * prm.K + k0);
+        const uint4 v0 = __ldg(xp), v1 = __ldg(xp + 1);
+        dst[nt][0] = v0.x; dst[nt][1] = v0.y; dst[nt][2] = v0.z; dst[nt][3] = v0.w;
+        dst[nt][4] = v1.x; dst[nt][5] = v1.y; dst[nt][6] = v1.z; dst[nt][7] = v1.w;
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) dst[nt][e] = 0u;
+      }
+    }
+  };
+  std::uint32_t xnext[NT][8];
+  load_x(n_my > 0 ? index_t(warp) * 256 : prm.K, xnext);
+
+  for (int i = 0; i < n_my; ++i) {
+    const index_t c = warp + index_t(i) * W;
+    cp_async_wait<kStages - 2>();
+    __syncwarp();
+    const uint4* slot = ring + (i % kStages) * kStageU4;
+    uint4 q[kPlanes];
+#pragma unroll
+    for (int b = 0; b < kPlanes; ++b) q[b] = b < p_hi ? slot[b * 32 + lane] : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int B = 0; B < 4; ++B) {
+      const index_t kb = c * 256 + B * 64;
+      if (kb >= prm.K) break;
+      // Activations of this 64-column block were loaded one block ahead; fetch the next block's now.
+      std::uint32_t xb[NT][8];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) xb[nt][e] = xnext[nt][e];
+      {
+        const index_t kn = B < 3 ? kb + 64 : (i + 1 < n_my ? (c + W) * 256 : prm.K);
+        load_x(kn, xnext);
+      }
+#pragma unroll
+      for (int s = 0; s < 4; ++s) {
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) mma16816<Element>(corr[nt], acorr, xb[nt][2 * s], xb[nt][2 * s + 1]);
+#pragma unroll
+        for (int b = 0; b < kPlanes; ++b) {
+          if (b < p_hi) {
+            const std::uint32_t w = align_step<Bits::kPos>(component(q[b], B), s);
+            std::uint32_t a[4];
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+              const std::uint32_t mask = (1u << (Bits::kPos + r)) | (1u << (Bits::kPos + r + 16));
+              a[r] = (w & mask) | Bits::base(r);
+            }
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt) mma16816<Element>(acc[b][nt], a, xb[nt][2 * s], xb[nt][2 * s + 1]);
+          }
+        }
+      }
+      // Fold the scales at the end of a group (or of a chunk, or of K).
+      if (((B + 1) & (prm.fold_blocks - 1)) == 0 || kb + 64 >= prm.K) {
+        // Uniform precision: this group's scales from the ring (entry (u, b) holds the 16-row run at
+        // its address mod 16).
+        float ua_lo[kPlanes], ua_hi[kPlanes], ub_lo = 0.0f, ub_hi = 0.0f, us_lo = 0.0f, us_hi = 0.0f;
+#pragma unroll
+        for (int b = 0; b < kPlanes; ++b) ua_lo[b] = ua_hi[b] = 0.0f;
+        if (!mixed) {
+          const int u = B >> fold_shift;
+          const int grp = group_of(int(c) * 256) + u;
+          const int p = prm.bits;
+          const char* sb = reinterpret_cast<const char*>(slot + kPlanes * 32 + u * (kPlanes + 1) * kWin);
+#pragma unroll
+          for (int b = 0; b <= kPlanes; ++b) {
+            if (b < nb) {
+              const bool is_alpha = b < p;
+              const std::uint32_t addr = is_alpha ? a_addr + std::uint32_t(grp * p + b) * run_stride
+                                                  : b_addr + std::uint32_t(grp) * run_stride;
+              const Scale* sp = reinterpret_cast<const Scale*>(sb + b * (kWin * 16) + (addr & 15u));
+              const float lo = scale_to_float(sp[g]), hi = scale_to_float(sp[g + 8]);
+              if (is_alpha) {
+                if (b < kPlanes) {
+                  ua_lo[b < kPlanes ? b : 0] = lo;
+                  ua_hi[b < kPlanes ? b : 0] = hi;
+                }
+                us_lo += lo;
+                us_hi += hi;
+              } else {
+                ub_lo = lo;
+                ub_hi = hi;
+              }
+            }
+          }
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          float E[2][2], S[2];
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            E[0][j] = __shfl_sync(0xffffffffu, corr[nt][j], t);
+            E[1][j] = __shfl_sync(0xffffffffu, corr[nt][2 + j], t);
+            S[j] = __shfl_sync(0xffffffffu, corr[nt][j], 4 + t);
+          }
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            const int p = pc[nt][j];
+            if (p == 0) continue;
+            float vlo = 0.0f, vhi = 0.0f;
+            if (!mixed) {
+#pragma unroll
+              for (int b = 0; b < kPlanes; ++b) {
+                vlo = fmaf(ua_lo[b], acc[b][nt][j], vlo);
+                vhi = fmaf(ua_hi[b], acc[b][nt][2 + j], vhi);
+              }
+              yacc[nt][j] += 2.0f * fmaf(-us_lo, E[0][j], vlo) + ub_lo * S[j];
+              yacc[nt][2 + j] += 2.0f * fmaf(-us_hi, E[1][j], vhi) + ub_hi * S[j];
+            } else {
+              const index_t grp = int(kb) / int(prm.group);
+              float alo[kPlanes], ahi[kPlanes], blo, bhi, slo = 0.0f, shi = 0.0f;
+              load_scales(prm, p, grp, m_lo, alo, blo);
+              load_scales(prm, p, grp, m_hi, ahi, bhi);
+#pragma unroll
+              for (int b = 0; b < kPlanes; ++b) {
+                vlo = fmaf(alo[b], acc[b][nt][j], vlo);
+                vhi = fmaf(ahi[b], acc[b][nt][2 + j], vhi);
+                slo += alo[b];
+                shi += ahi[b];
+              }
+              yacc[nt][j] += 2.0f * fmaf(-slo, E[0][j], vlo) + blo * S[j];
+              yacc[nt][2 + j] += 2.0f * fmaf(-shi, E[1][j], vhi) + bhi * S[j];
+            }
+          }
+#pragma unroll
+          for (int cc = 0; cc < 4; ++cc) {
+            corr[nt][cc] = 0.0f;
+#pragma unroll
+            for (int b = 0; b < kPlanes; ++b) acc[b][nt][cc] = 0.0f;
+          }
+        }
+      }
+    }
+    __syncwarp();
+    issue(i + kStages - 1);  // refills the slot read in the previous iteration
+  }
+  cp_async_wait<0>();
+
+  // Split-K reduction over the warps, in warp order (deterministic).
+  __shared__ float red[W][NT * 4][32];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int cc = 0; cc < 4; ++cc) red[warp][nt * 4 + cc][lane] = yacc[nt][cc];
+  // Threads whose own columns carry invalid precisions mark them in shared memory too.
+  __shared__ int bad[NT * 8];
+  if (threadIdx.x < NT * 8) bad[threadIdx.x] = 0;
+  __syncthreads();
+  if (bad_bits && warp == 0) {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const index_t n = n_base + nt * 8 + 2 * t + j;
+        if (n < prm.batch && pc[nt][j] == 0) bad[nt * 8 + 2 * t + j] = 1;
+      }
+  }
+  __syncthreads();
+  Element* y = static_cast<Element*>(prm.y);
+  for (int idx = threadIdx.x; idx < NT * 4 * 32; idx += W * 32) {
+    const int v = idx >> 5, l = idx & 31;
+    const int nt = v >> 2, cc = v & 3;
+    const int gg = l >> 2, tt = l & 3;
+    const index_t m = rt * 16 + gg + 8 * (cc >> 1);
+    const int nl = nt * 8 + 2 * tt + (cc & 1);
+    const index_t n = n_base + nl;
+    if (m < prm.M && n < prm.batch) {
+      float sum = 0.0f;
+#pragma unroll
+      for (int w = 0; w < W; ++w) sum += red[w][v][l];
+      if (bad[nl]) sum = __int_as_float(0x7fc00000);
+      y[n * prm.M + m] = from_f32<Element>(sum);
+    }
+  }
+}
+
+//! Dequantize Ŵ_p (M×K, row-major, element type E) from MmaTiled planes: one warp per fragment block.
+template <class Tuning, class Element, class Scale, int kPlanes>
+__global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
+    dequantize_kernel(const FusedParams<Scale> prm, Element* out) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const index_t blk = index_t(blockIdx.x) * Tuning::kDequantWarps + warp;
+  if (blk >= prm.row_tiles * prm.chunks) return;
+  const index_t rt = blk / prm.chunks, c = blk % prm.chunks;
+  const int g = lane >> 2, t = lane & 3;
+  constexpr int p = kPlanes;
+  const index_t plane_stride = prm.row_tiles * prm.chunks * 32;
+  std::uint32_t words[kPlanes][4];
+#pragma unroll
+  for (int b = 0; b < p; ++b) {
+    const uint4 v = load_stream(prm.planes + b * plane_stride + blk * 32 + lane);
+    words[b][0] = v.x;
+    words[b][1] = v.y;
+    words[b][2] = v.z;
+    words[b][3] = v.w;
+  }
+#pragma unroll
+  for (int rl = 0; rl < 2; ++rl) {
+    const index_t m = rt * 16 + g + 8 * rl;
+    if (m >= prm.M) continue;
+#pragma unroll
+    for (int w = 0; w < 4; ++w) {
+      const index_t k0 = c * 256 + 64 * w + 16 * t;
+      if (k0 >= prm.K) continue;
+      const index_t grp = k0 / prm.group;
+      float a[kPlanes], beta;
+      load_scales<kPlanes>(prm, p, grp, m, a, beta);
+      float vals[16];
+#pragma unroll
+      for (int e = 0; e < 16; ++e) {
+        const int s = e >> 2, rhi = (e >> 1) & 1, h = e & 1;
+        const int bit = 4 * s + 2 * rhi + rl + 16 * h;
+        float acc = beta;
+#pragma unroll
+        for (int b = 0; b < p; ++b) acc += ((words[b][w] >> bit) & 1u) ? a[b] : -a[b];
+        vals[e] = acc;
+      }
+      uint4 o0, o1;
+      o0.x = pack2<Element>(vals[0], vals[1]);
+      o0.y = pack2<Element>(vals[2], vals[3]);
+      o0.z = pack2<Element>(vals[4], vals[5]);
+      o0.w = pack2<Element>(vals[6], vals[7]);
+      o1.x = pack2<Element>(vals[8], vals[9]);
+      o1.y = pack2<Element>(vals[10], vals[11]);
+      o1.z = pack2<Element>(vals[12], vals[13]);
+      o1.w = pack2<Element>(vals[14], vals[15]);
+      uint4* dst = reinterpret_cast<uint4*>(out + m * prm.K + k0);
+      dst[0] = o0;
+      dst[1] = o1;
+    }
+  }
+}
+
+inline bool aligned(const void* p, std::size_t a) { return (reinterpret_cast<std::uintptr_t>(p) % a) == 0; }
+
+}  // namespace detail
+
+//! y = x·Ŵ_pᵀ with weights in layout::MmaTiled on the device.
+//! Element: __half or __nv_bfloat16 (activations and outputs); Scale: the weights' scale type.
+//! Usage: can_implement(args) → workspace_size(args) (allocate once) → run(args, ws, bytes, stream).
+//! run() allocates nothing, needs no zeroed output, writes every y element, is deterministic and can
+//! be captured in a CUDA graph.
+template <class Element, class Scale = half_t, class Tuning = DefaultTuning>
+class Gemm {
+  static_assert(is_element_v<Element>, "Element must be __half or __nv_bfloat16");
+  static_assert(is_storage_float_v<Scale>, "Scale must be float, half_t or bfloat16_t");
+
+ public:
+  using WeightsView = MultiPrecisionView<layout::MmaTiled, Scale>;
+
+  //! One call's operands. x: batch×K row-major, y: batch×M row-major (device pointers).
+  struct Arguments {
+    WeightsView weights{};
+    const Element* x = nullptr;
+    Element* y = nullptr;
+    index_t batch = 0;
+    int bits = 0;                   //!< precision of every row (used when row_bits is null)
+    const int* row_bits = nullptr;  //!< device array of `batch` precisions, one per row of x; or null
+  };
+
+  Gemm() = default;
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+  ~Gemm() {
+    if (handle_) cublasDestroy(handle_);
+  }
+
+  //! Whether the kernels can take `args`; the message names the bad value and the rule.
+  static Check can_implement(const Arguments& a) {
+    std::ostringstream os;
+    const WeightsView& w = a.weights;
+    auto fail = [&](Status s) { return Check{s, "anybcq::cuda::Gemm: " + os.str()}; };
+    if (w.rows <= 0 || w.cols <= 0) {
+      os << "weights are empty (" << w.rows << " x " << w.cols << ")";
+      return fail(Status::kInvalidProblem);
+    }
+    if (w.rows > (index_t(1) << 30) || w.cols > (index_t(1) << 30)) {
+      os << "weights of " << w.rows << " x " << w.cols << " exceed the kernels' limit of 2^30 rows or columns";
+      return fail(Status::kInvalidProblem);
+    }
+    if (w.cols % kWordBits != 0) {
+      os << "K = " << w.cols << " is not a multiple of the word width " << kWordBits;
+      return fail(Status::kInvalidProblem);
+    }
+    if (w.group <= 0 || w.cols % w.group != 0) {
+      os << "group size " << w.group << " does not divide K = " << w.cols;
+      return fail(Status::kInvalidProblem);
+    }
+    if (!(w.group == 64 || w.group == 128 || w.group % 256 == 0 || w.group == w.cols)) {
+      os << "group size " << w.group << " is not supported; use 64, 128, a multiple of 256, or K (= " << w.cols
+         << ")";
+      return fail(Status::kInvalidProblem);
+    }
+    if (w.layout.rows != w.rows || w.layout.cols() != w.cols || w.layout.planes != w.p_max()) {
+      os << "plane layout (" << w.layout.rows << " x " << w.layout.cols() << ", " << w.layout.planes
+         << " planes) disagrees with the weights (" << w.rows << " x " << w.cols << ", p_max " << w.p_max() << ")";
+      return fail(Status::kInvalidProblem);
+    }
+    if (w.scales.rows != w.rows || w.scales.groups != w.cols / w.group || w.p_min() < 1 || w.p_max() > kMaxBits ||
+        w.p_min() > w.p_max()) {
+      os << "scale layout (rows " << w.scales.rows << ", groups " << w.scales.groups << ", p " << w.p_min() << ".."
+         << w.p_max() << ") does not match an " << w.rows << " x " << w.cols << " matrix with group " << w.group;
+      return fail(Status::kInvalidProblem);
+    }
+    if (a.batch < 0) {
+      os << "batch = " << a.batch << " is negative";
+      return fail(Status::kInvalidProblem);
+    }
+    if (!a.row_bits && !w.has(a.bits)) {
+      os << "precision p = " << a.bits << " is outside the weights' range " << w.p_min() << ".." << w.p_max();
+      return fail(Status::kInvalidProblem);
+    }
+    if (!w.planes || !w.alpha || !detail::aligned(w.planes, 16) || !detail::aligned(w.alpha, alignof(Scale)) ||
+        (w.beta && !detail::aligned(w.beta, alignof(Scale)))) {
+      os << "weight planes must be non-null and 16-byte aligned, scales non-null and aligned";
+      return fail(Status::kMisalignedOperand);
+    }
+    if (a.batch > 0 && (!a.x || !a.y || !detail::aligned(a.x, 16) || !detail::aligned(a.y, alignof(Element)))) {
+      os << "x must be non-null and 16-byte aligned, y non-null and " << alignof(Element) << "-byte aligned";
+      return fail(Status::kMisalignedOperand);
+    }
+    return Check{};
+  }
+
+  //! Path the dispatcher takes for `args`.
+  static GemmPath path(const Arguments& a) {
+    return (a.row_bits || a.batch <= Tuning::kMaxFusedBatch) ? GemmPath::kFused : GemmPath::kDequantCublas;
+  }
+
+  //! Device bytes run() needs as workspace (0 for the fused path).
+  static std::size_t workspace_size(const Arguments& a) {
+    if (path(a) == GemmPath::kFused) return 0;
+    const std::size_t w = static_cast<std::size_t>(a.weights.rows * a.weights.cols) * sizeof(Element);
+    return round_up(w) + Tuning::kCublasWorkspace;
+  }
+
+  //! Enqueue the call on `stream`. Returns a Status (never throws for bad arguments).
+  Status run(const Arguments& a, void* workspace, std::size_t workspace_bytes, cudaStream_t stream,
+             std::string* message = nullptr) {
+    const Check chk = can_implement(a);
+    if (!chk.ok()) {
+      if (message) *message = chk.message;
+      return chk.status;
+    }
+    if (a.batch == 0) return Status::kSuccess;
+    if (workspace_bytes < workspace_size(a) || (workspace_size(a) > 0 && !workspace)) {
+      if (message) *message = "anybcq::cuda::Gemm: workspace of " + std::to_string(workspace_bytes) +
+                              " bytes is smaller than workspace_size() = " + std::to_string(workspace_size(a));
+      return Status::kWorkspaceTooSmall;
+    }
+    detail::FusedParams<Scale> prm = params(a);
+    if (path(a) == GemmPath::kFused) {
+      const int p_planes = a.row_bits ? a.weights.p_max() : a.bits;
+      const index_t n_tiles = (a.batch + 7) / 8;
+      const int nt = n_tiles <= 1 ? 1 : n_tiles <= 2 ? 2 : Tuning::kMaxTilesN;
+      prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
+      const Status s = launch_fused(prm, p_planes, nt, stream);
+      if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
+      return s;
+    }
+    // Dequantize + cuBLAS.
+    Element* wbuf = static_cast<Element*>(workspace);
+    const std::size_t wbytes = round_up(static_cast<std::size_t>(a.weights.rows * a.weights.cols) * sizeof(Element));
+    const index_t blocks_total = prm.row_tiles * prm.chunks;
+    const unsigned grid = static_cast<unsigned>((blocks_total + Tuning::kDequantWarps - 1) / Tuning::kDequantWarps);
+    launch_dequant(prm, a.bits, grid, wbuf, stream);
+    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
+      if (message) *message = std::string("anybcq::cuda::Gemm: dequantize launch failed: ") + cudaGetErrorString(e);
+      return Status::kCudaError;
+    }
+    if (!handle_ && cublasCreate(&handle_) != CUBLAS_STATUS_SUCCESS) {
+      if (message) *message = "anybcq::cuda::Gemm: cublasCreate failed";
+      return Status::kCublasError;
+    }
+    const float one = 1.0f, zero = 0.0f;
+    cublasStatus_t st = cublasSetStream(handle_, stream);
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasSetWorkspace(handle_, static_cast<char*>(workspace) + wbytes, Tuning::kCublasWorkspace);
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(a.weights.rows),
+                        static_cast<int>(a.batch), static_cast<int>(a.weights.cols), &one, wbuf,
+                        detail::cuda_data_type<Element>(), static_cast<int>(a.weights.cols), a.x,
+                        detail::cuda_data_type<Element>(), static_cast<int>(a.weights.cols), &zero, a.y,
+                        detail::cuda_data_type<Element>(), static_cast<int>(a.weights.rows), CUBLAS_COMPUTE_32F,
+                        CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+      if (message) *message = std::string("anybcq::cuda::Gemm: cuBLAS failed: ") + cublasGetStatusString(st);
+      return Status::kCublasError;
+    }
+    return Status::kSuccess;
+  }
+
+  //! Create the cuBLAS handle now (outside any graph capture); run() creates it lazily otherwise.
+  void initialize() {
+    if (!handle_) ANYBCQ_CUBLAS_CHECK(cublasCreate(&handle_));
+  }
+
+  //! Like run(), but throws anybcq::Error with the explanation on any failure.
+  void operator()(const Arguments& a, void* workspace, std::size_t workspace_bytes, cudaStream_t stream) {
+    std::string msg;
+    const Status s = run(a, workspace, workspace_bytes, stream, &msg);
+    ANYBCQ_REQUIRE(s == Status::kSuccess, msg, " (", to_string(s), ")");
+  }
+
+ private:
+  static std::size_t round_up(std::size_t b) { return (b + 255) / 256 * 256; }
+
+  static detail::FusedParams<Scale> params(const Arguments& a) {
+    const WeightsView& w = a.weights;
+    detail::FusedParams<Scale> prm;
+    prm.planes = reinterpret_cast<const uint4*>(w.planes);
+    prm.alpha = w.alpha;
+    prm.beta = w.beta;
+    prm.scales = w.scales;
+    prm.M = w.rows;
+    prm.K = w.cols;
+    prm.group = w.group;
+    prm.row_tiles = w.layout.row_tiles();
+    prm.chunks = w.layout.chunks();
+    prm.x = a.x;
+    prm.y = a.y;
+    prm.batch = a.batch;
+    prm.bits = a.row_bits ? 0 : a.bits;
+    prm.row_bits = a.row_bits;
+    prm.fold_blocks = w.group == 64 ? 1 : w.group == 128 ? 2 : 4;
+    return prm;
+  }
+
+  template <int kPlanes, int NT>
+  Status launch_one(const detail::FusedParams<Scale>& prm, cudaStream_t stream) {
+    const index_t blocks = prm.row_tiles * prm.batch_blocks;
+    if (blocks > 0x7fffffff) {
+      last_error_ = "grid of " + std::to_string(blocks) + " blocks is too large";
+      return Status::kInvalidProblem;
+    }
+    constexpr int smem = Tuning::kWarps * detail::stages_for(kPlanes) * detail::stage_u4<Scale>(kPlanes) * 16;
+    auto kernel = detail::fused_gemm_kernel<Tuning, Element, Scale, kPlanes, NT>;
+    // Opt in to more than 48 KB of shared memory (static reduction buffer + dynamic ring).
+    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        e != cudaSuccess) {
+      last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
+      return Status::kCudaError;
+    }
+    kernel<<<static_cast<unsigned>(blocks), Tuning::kWarps * 32, smem, stream>>>(prm);
+    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
+      last_error_ = std::string("fused kernel launch failed: ") + cudaGetErrorString(e);
+      return Status::kCudaError;
+    }
+    return Status::kSuccess;
+  }
+  template <int kPlanes>
+  Status launch_planes(const detail::FusedParams<Scale>& prm, int nt, cudaStream_t stream) {
+    switch (nt) {
+      case 1: return launch_one<kPlanes, 1>(prm, stream);
+      case 2: return launch_one<kPlanes, 2>(prm, stream);
+      default: return launch_one<kPlanes, Tuning::kMaxTilesN>(prm, stream);
+    }
+  }
+  //! The one bounded switch over the number of planes read (1..kMaxBits).
+  Status launch_fused(const detail::FusedParams<Scale>& prm, int planes, int nt, cudaStream_t stream) {
+    static_assert(kMaxBits == 8, "launch_fused dispatches planes 1..8");
+    switch (planes) {
+      case 1: return launch_planes<1>(prm, nt, stream);
+      case 2: return launch_planes<2>(prm, nt, stream);
+      case 3: return launch_planes<3>(prm, nt, stream);
+      case 4: return launch_planes<4>(prm, nt, stream);
+      case 5: return launch_planes<5>(prm, nt, stream);
+      case 6: return launch_planes<6>(prm, nt, stream);
+      case 7: return launch_planes<7>(prm, nt, stream);
+      case 8: return launch_planes<8>(prm, nt, stream);
+      default: last_error_ = "precision " + std::to_string(planes) + " outside 1..8"; return Status::kInvalidProblem;
+    }
+  }
+
+  static void launch_dequant(const detail::FusedParams<Scale>& prm, int p, unsigned grid, Element* out,
+                             cudaStream_t stream) {
+    constexpr unsigned kThreads = Tuning::kDequantWarps * 32;
+    switch (p) {
+      case 1: detail::dequantize_kernel<Tuning, Element, Scale, 1><<<grid, kThreads, 0, stream>>>(prm, out); break;
+      case 2: detail::dequantize_kernel<Tuning, Element, Scale, 2><<<grid, kThreads, 0, stream>>>(prm, out); break;
+      case 3: detail::dequantize_kernel<Tuning, Element, Scale, 3><<<grid, kThreads, 0, stream>>>(prm, out); break;
+      case 4: detail::dequantize_kernel<Tuning, Element, Scale, 4><<<grid, kThreads, 0, stream>>>(prm, out); break;
+      case 5: detail::dequantize_kernel<Tuning, Element, Scale, 5><<<grid, kThreads, 0, stream>>>(prm, out); break;
+      case 6: detail::dequantize_kernel<Tuning, Element, Scale, 6><<<grid, kThreads, 0, stream>>>(prm, out); break;
+      case 7: detail::dequantize_kernel<Tuning, Element, Scale, 7><<<grid, kThreads, 0, stream>>>(prm, out); break;
+      default: detail::dequantize_kernel<Tuning, Element, Scale, 8><<<grid, kThreads, 0, stream>>>(prm, out); break;
+    }
+  }
+
+  cublasHandle_t handle_ = nullptr;
+  std::string last_error_;
+};
+
+}  // namespace cuda
+ANYBCQ_NAMESPACE_END

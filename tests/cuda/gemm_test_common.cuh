@@ -1,0 +1,219 @@
+// Shared helpers of the CUDA GEMM tests (one test file per element type keeps nvcc builds parallel).
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "anybcq/cpu/dequantize.hpp"
+#include "anybcq/cuda/bcq_gemm.cuh"
+#include "anybcq/cuda/device_weights.cuh"
+
+using namespace anybcq;
+
+namespace gemm_test {
+
+inline bool have_gpu() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+    cudaGetLastError();
+    static bool said = false;
+    if (!said) std::fprintf(stderr, "anybcq_cuda_tests: no CUDA device: skipping the GPU test cases\n");
+    said = true;
+    MESSAGE("no CUDA device: skipping");
+    return false;
+  }
+  return true;
+}
+
+inline std::mt19937& rng() {
+  static std::mt19937 r(std::random_device{}());
+  return r;
+}
+
+//! Random multi-precision weights: random planes, positive decreasing α, random β.
+inline MultiPrecisionWeights<> random_weights(index_t M, index_t K, index_t g, int p_min, int p_max, bool symmetric = false) {
+  BcqShape s{M, K, g, p_min, p_max, symmetric};
+  MultiPrecisionWeights<> w(s);
+  for (auto& word : w.planes()) word = rng()();
+  std::uniform_real_distribution<float> u(0.5f, 1.5f), ub(-0.3f, 0.3f);
+  const auto& sl = w.scale_layout();
+  for (int p = p_min; p <= p_max; ++p)
+    for (index_t grp = 0; grp < s.groups(); ++grp)
+      for (index_t m = 0; m < M; ++m) {
+        float a = 0.08f * u(rng());
+        for (int i = 0; i < p; ++i) {
+          w.alpha()[static_cast<std::size_t>(sl.alpha_offset(p, grp, i, m))] = to_half(a);
+          a *= 0.5f * u(rng());
+        }
+        if (!symmetric) w.beta()[static_cast<std::size_t>(sl.beta_offset(p, grp, m))] = to_half(ub(rng()));
+      }
+  return w;
+}
+
+template <class E>
+using Host = std::conditional_t<std::is_same_v<E, __half>, half_t, bfloat16_t>;
+
+template <class E>
+std::vector<Host<E>> random_x(index_t n, index_t K) {
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<Host<E>> x(static_cast<std::size_t>(n * K));
+  for (auto& v : x) v = from_float<Host<E>>(d(rng()));
+  return x;
+}
+
+template <class T>
+struct DeviceBuffer {
+  T* ptr = nullptr;
+  std::size_t count = 0;
+  explicit DeviceBuffer(std::size_t n) : count(n) {
+    if (n) ANYBCQ_CUDA_CHECK(cudaMalloc(&ptr, n * sizeof(T)));
+  }
+  ~DeviceBuffer() {
+    if (ptr) cudaFree(ptr);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void upload(const void* src) { ANYBCQ_CUDA_CHECK(cudaMemcpy(ptr, src, count * sizeof(T), cudaMemcpyHostToDevice)); }
+  void download(void* dst) const {
+    ANYBCQ_CUDA_CHECK(cudaMemcpy(dst, ptr, count * sizeof(T), cudaMemcpyDeviceToHost));
+  }
+  void poison() { ANYBCQ_CUDA_CHECK(cudaMemset(ptr, 0xFF, count * sizeof(T))); }  // 0xFFFF: NaN in f16 and bf16
+};
+
+template <class E>
+double tolerance() {
+  return std::is_same_v<E, __half> ? 2e-3 : 1.2e-2;
+}
+
+//! Run one call and compare every row with the float64 reference at that row's precision.
+template <class E>
+void check_call(const MultiPrecisionWeights<>& w, const cuda::DeviceWeights<>& dw, index_t n, int bits,
+                const std::vector<int>* row_bits, const char* what) {
+  using H = Host<E>;
+  const index_t M = w.rows(), K = w.cols();
+  const auto x = random_x<E>(n, K);
+  DeviceBuffer<E> dx(static_cast<std::size_t>(n * K)), dy(static_cast<std::size_t>(n * M));
+  DeviceBuffer<int> dbits(row_bits ? static_cast<std::size_t>(n) : 0);
+  dx.upload(x.data());
+  dy.poison();
+  if (row_bits) dbits.upload(row_bits->data());
+
+  cuda::Gemm<E> gemm;
+  typename cuda::Gemm<E>::Arguments args;
+  args.weights = dw.view();
+  args.x = dx.ptr;
+  args.y = dy.ptr;
+  args.batch = n;
+  args.bits = bits;
+  args.row_bits = row_bits ? dbits.ptr : nullptr;
+  const cuda::Check chk = cuda::Gemm<E>::can_implement(args);
+  INFO(what, " M=", M, " K=", K, " g=", w.group(), " n=", n, " p=", bits, " ", chk.message);
+  REQUIRE(chk.ok());
+  const std::size_t ws_bytes = cuda::Gemm<E>::workspace_size(args);
+  DeviceBuffer<unsigned char> ws(ws_bytes);
+  cudaStream_t stream;
+  ANYBCQ_CUDA_CHECK(cudaStreamCreate(&stream));
+  std::string msg;
+  REQUIRE(gemm.run(args, ws.ptr, ws_bytes, stream, &msg) == cuda::Status::kSuccess);
+  ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(stream));
+  ANYBCQ_CUDA_CHECK(cudaGetLastError());
+  std::vector<H> y(static_cast<std::size_t>(n * M));
+  dy.download(y.data());
+
+  // Every element written (poison gone) and close to the reference.
+  std::vector<std::vector<double>> refs(kMaxBits + 1);  // reference for all rows, per precision used
+  for (index_t r = 0; r < n; ++r) {
+    const int p = row_bits ? (*row_bits)[static_cast<std::size_t>(r)] : bits;
+    if (refs[static_cast<std::size_t>(p)].empty()) refs[static_cast<std::size_t>(p)] = cpu::gemm_naive_f64(w.view(p), x.data(), n);
+  }
+  for (index_t r = 0; r < n; ++r) {
+    const int p = row_bits ? (*row_bits)[static_cast<std::size_t>(r)] : bits;
+    const double* ref = refs[static_cast<std::size_t>(p)].data() + r * M;
+    double num = 0, den = 0;
+    index_t not_finite = 0;
+    for (index_t m = 0; m < M; ++m) {
+      const double v = to_float(y[static_cast<std::size_t>(r * M + m)]);
+      if (!std::isfinite(v)) ++not_finite;
+      const double d = v - ref[static_cast<std::size_t>(m)];
+      num += d * d;
+      den += ref[static_cast<std::size_t>(m)] * ref[static_cast<std::size_t>(m)];
+    }
+    CAPTURE(r);
+    CAPTURE(p);
+    REQUIRE(not_finite == 0);
+    REQUIRE(std::sqrt(num / den) < tolerance<E>());
+  }
+
+  // Deterministic: a second run gives the same bits.
+  std::vector<H> y2(y.size());
+  dy.poison();
+  REQUIRE(gemm.run(args, ws.ptr, ws_bytes, stream, &msg) == cuda::Status::kSuccess);
+  ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(stream));
+  dy.download(y2.data());
+  CHECK(std::memcmp(y.data(), y2.data(), y.size() * sizeof(H)) == 0);
+  ANYBCQ_CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+
+template <class E>
+void fused_small() {
+  if (!have_gpu()) return;
+  struct Case {
+    index_t M, K, g;
+  };
+  for (const Case c : {Case{37, 256, 64}, Case{45, 96, 96}, Case{19, 544, 32 * 17}, Case{50, 768, 256}}) {
+    const auto w = random_weights(c.M, c.K, c.g, 2, 4);
+    const cuda::DeviceWeights<> dw(w);
+    for (int p = 2; p <= 4; ++p)
+      for (index_t n : {1, 3, 8, 13}) check_call<E>(w, dw, n, p, nullptr, "fused small");
+  }
+}
+
+template <class E>
+void fused_shapes() {
+  if (!have_gpu()) return;
+  struct Case {
+    index_t M, K, g;
+    int p_min, p_max;
+    bool sym;
+  };
+  for (const Case c : {Case{1003, 4096, 128, 2, 4, false}, Case{517, 2048, 64, 1, 3, false},
+                       Case{333, 1536, 256, 2, 5, true}, Case{129, 4096, 4096, 2, 4, false}}) {
+    const auto w = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
+    const cuda::DeviceWeights<> dw(w);
+    for (int p = c.p_min; p <= c.p_max; ++p)
+      for (index_t n : {1, 2, 16, 17, 40, 64}) check_call<E>(w, dw, n, p, nullptr, "fused");
+  }
+}
+
+template <class E>
+void dequant_cublas() {
+  if (!have_gpu()) return;
+  const auto w = random_weights(301, 1024, 128, 2, 4);
+  const cuda::DeviceWeights<> dw(w);
+  for (int p = 2; p <= 4; ++p) check_call<E>(w, dw, 97, p, nullptr, "dequant+cublas");
+  const auto w2 = random_weights(70, 320, 320, 2, 3);
+  const cuda::DeviceWeights<> dw2(w2);
+  check_call<E>(w2, dw2, 130, 3, nullptr, "dequant+cublas g=K");
+}
+
+template <class E>
+void per_row_precision() {
+  if (!have_gpu()) return;
+  const auto w = random_weights(211, 1024, 128, 2, 4);
+  const cuda::DeviceWeights<> dw(w);
+  std::uniform_int_distribution<int> pd(2, 4);
+  for (index_t n : {1, 5, 24, 70}) {
+    std::vector<int> bits(static_cast<std::size_t>(n));
+    for (auto& b : bits) b = pd(rng());
+    check_call<E>(w, dw, n, 0, &bits, "per-row");
+  }
+}
+
+}  // namespace gemm_test

@@ -1,0 +1,143 @@
+// CUDA GEMV/GEMM at run-time precision (f16 activations), checked against the float64 CPU reference.
+#include "cuda/gemm_test_common.cuh"
+
+using namespace anybcq;
+using namespace gemm_test;
+
+TEST_CASE("f16 fused small: GEMV and small batch match the reference at every p") { if (have_gpu()) fused_small<__half>(); }
+TEST_CASE("f16 fused: odd M, several K and group sizes, batch 1..64, p_min 1..p_max 5") { if (have_gpu()) fused_shapes<__half>(); }
+TEST_CASE("f16 dequantize + cuBLAS: large batch matches the reference") { if (have_gpu()) dequant_cublas<__half>(); }
+TEST_CASE("f16 per-row precision: each row equals its single-precision result") { if (have_gpu()) per_row_precision<__half>(); }
+
+
+
+
+
+TEST_CASE("per-row precision: rows asking for a precision the weights lack come out NaN, others are right") {
+  if (!have_gpu()) return;
+  const auto w = random_weights(40, 256, 64, 2, 3);
+  const cuda::DeviceWeights<> dw(w);
+  const index_t n = 3, M = 40, K = 256;
+  const std::vector<int> bits{2, 7, 3};
+  const auto x = random_x<__half>(n, K);
+  DeviceBuffer<__half> dx(static_cast<std::size_t>(n * K)), dy(static_cast<std::size_t>(n * M));
+  DeviceBuffer<int> db(3);
+  dx.upload(x.data());
+  db.upload(bits.data());
+  dy.poison();
+  cuda::Gemm<__half> gemm;
+  cuda::Gemm<__half>::Arguments a;
+  a.weights = dw.view();
+  a.x = dx.ptr;
+  a.y = dy.ptr;
+  a.batch = n;
+  a.row_bits = db.ptr;
+  REQUIRE(gemm.run(a, nullptr, 0, nullptr) == cuda::Status::kSuccess);
+  ANYBCQ_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<half_t> y(static_cast<std::size_t>(n * M));
+  dy.download(y.data());
+  for (index_t m = 0; m < M; ++m) CHECK(std::isnan(to_float(y[static_cast<std::size_t>(M + m)])));
+  const auto ref = cpu::gemm_naive_f64(w.view(3), x.data() + 2 * K, 1);
+  double num = 0, den = 0;
+  for (index_t m = 0; m < M; ++m) {
+    const double d = to_float(y[static_cast<std::size_t>(2 * M + m)]) - ref[static_cast<std::size_t>(m)];
+    num += d * d;
+    den += ref[static_cast<std::size_t>(m)] * ref[static_cast<std::size_t>(m)];
+  }
+  CHECK(std::sqrt(num / den) < 2e-3);
+}
+
+TEST_CASE("can_implement names what it cannot take") {
+  // Host-only checks: no GPU needed.
+  auto w = random_weights(40, 256, 64, 2, 3);
+  cuda::Gemm<__half>::Arguments a;
+  MultiPrecisionView<layout::MmaTiled, half_t> v;
+  v.planes = reinterpret_cast<const std::uint32_t*>(std::uintptr_t(256));
+  v.alpha = reinterpret_cast<const half_t*>(std::uintptr_t(512));
+  v.layout = layout::make_mma_tiled(40, 256, 3);
+  v.scales = layout::ScaleLayout{40, 4, 2, 3};
+  v.rows = 40;
+  v.cols = 256;
+  v.group = 64;
+  a.weights = v;
+  a.x = reinterpret_cast<const __half*>(std::uintptr_t(1024));
+  a.y = reinterpret_cast<__half*>(std::uintptr_t(2048));
+  a.batch = 4;
+  a.bits = 3;
+  CHECK(cuda::Gemm<__half>::can_implement(a).ok());
+  auto b = a;
+  b.bits = 4;
+  auto r = cuda::Gemm<__half>::can_implement(b);
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("p = 4") != std::string::npos);
+  b = a;
+  b.weights.group = 32;
+  b.weights.scales.groups = 8;
+  r = cuda::Gemm<__half>::can_implement(b);
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("group size 32") != std::string::npos);
+  b = a;
+  b.x = reinterpret_cast<const __half*>(std::uintptr_t(1026));
+  CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kMisalignedOperand);
+  b = a;
+  b.weights.planes = nullptr;
+  CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kMisalignedOperand);
+  b = a;
+  b.weights.layout.rows = 41;
+  CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kInvalidProblem);
+  // run() reports, never launches, on a bad problem.
+  cuda::Gemm<__half> gemm;
+  b = a;
+  b.bits = 9;
+  std::string msg;
+  CHECK(gemm.run(b, nullptr, 0, nullptr, &msg) == cuda::Status::kInvalidProblem);
+  CHECK(msg.find("p = 9") != std::string::npos);
+  // Large batch needs a workspace.
+  b = a;
+  b.batch = 1000;
+  CHECK(cuda::Gemm<__half>::workspace_size(b) >= std::size_t(40 * 256 * 2));
+  CHECK(gemm.run(b, nullptr, 0, nullptr, &msg) == cuda::Status::kWorkspaceTooSmall);
+  (void)w;
+}
+
+TEST_CASE("CUDA graph capture: replays equal the eager result") {
+  if (!have_gpu()) return;
+  const auto w = random_weights(300, 2048, 128, 2, 4);
+  const cuda::DeviceWeights<> dw(w);
+  for (index_t n : {1, 8, 100}) {
+    const index_t M = 300, K = 2048;
+    const auto x = random_x<__half>(n, K);
+    DeviceBuffer<__half> dx(static_cast<std::size_t>(n * K)), dy(static_cast<std::size_t>(n * M));
+    dx.upload(x.data());
+    cuda::Gemm<__half> gemm;
+    gemm.initialize();
+    cuda::Gemm<__half>::Arguments a;
+    a.weights = dw.view();
+    a.x = dx.ptr;
+    a.y = dy.ptr;
+    a.batch = n;
+    a.bits = 3;
+    const std::size_t wsb = cuda::Gemm<__half>::workspace_size(a);
+    DeviceBuffer<unsigned char> ws(wsb);
+    cudaStream_t s;
+    ANYBCQ_CUDA_CHECK(cudaStreamCreate(&s));
+    REQUIRE(gemm.run(a, ws.ptr, wsb, s) == cuda::Status::kSuccess);
+    ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+    std::vector<half_t> eager(static_cast<std::size_t>(n * M)), replay(eager.size());
+    dy.download(eager.data());
+    dy.poison();
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    ANYBCQ_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    REQUIRE(gemm.run(a, ws.ptr, wsb, s) == cuda::Status::kSuccess);
+    ANYBCQ_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+    ANYBCQ_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int i = 0; i < 3; ++i) ANYBCQ_CUDA_CHECK(cudaGraphLaunch(exec, s));
+    ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+    dy.download(replay.data());
+    CHECK(std::memcmp(eager.data(), replay.data(), eager.size() * sizeof(half_t)) == 0);
+    ANYBCQ_CUDA_CHECK(cudaGraphExecDestroy(exec));
+    ANYBCQ_CUDA_CHECK(cudaGraphDestroy(graph));
+    ANYBCQ_CUDA_CHECK(cudaStreamDestroy(s));
+  }
+}
