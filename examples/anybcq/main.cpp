@@ -549,6 +549,10 @@ int cmd_quantize(int argc, char** argv, int first) {
   const std::string exc_s = custom_exclude ? a.get("exclude") : "embed|norm|lm_head|wte|wpe|(^|\\.)output\\.weight$";
   const std::regex exc = parse_regex("exclude", exc_s.empty() ? "$^" : exc_s);
 
+  for (const TensorRef& t : src.tensors)
+    if (!io::bcq_owner(t.name).empty())
+      detail::throw_error("anybcq: ", src.description, " already holds AnyBCQ weights (entry \"", t.name,
+                          "\"); dequantize it first or quantize the original checkpoint");
   // Decide which tensors to quantize.
   std::vector<const TensorRef*> targets;
   std::vector<std::string> skipped;
@@ -767,6 +771,8 @@ int cmd_dequantize(int argc, char** argv, int first) {
   const std::string in = a.pos[0], out = a.pos[1];
   if (in == out) throw UsageError("OUT must differ from IN ('" + in + "')");
 
+  if (ends_with(in, ".index.json") || io::detail::is_directory(in) || ends_with(in, ".npy"))
+    throw UsageError("dequantize reads one AnyBCQ .safetensors file (what 'anybcq quantize' writes), not '" + in + "'");
   const io::SafetensorsReader r = io::SafetensorsReader::open(in);
   const std::vector<io::BcqTensorInfo> bcq = io::bcq_tensors(r);
   if (bcq.empty()) detail::throw_error("anybcq: ", in, " holds no AnyBCQ weights (nothing to dequantize)");

@@ -199,7 +199,14 @@ TEST_CASE("cli: quantize a .npy matrix: --json numbers and the written file matc
   CHECK(has(r2.err, "--bits 5 is outside the precision range 2..4"));
   CHECK(!exists(d.file("d5.safetensors")));
   r2 = cli(d, "dequantize '" + d.file("w.npy") + "' '" + d.file("x.safetensors") + "' --bits 2");
+  CHECK(r2.rc == 2);
+  CHECK(has(r2.err, "dequantize reads one AnyBCQ .safetensors file"));
+  r2 = cli(d, "dequantize '" + d.file("d.safetensors") + "' '" + d.file("x.safetensors") + "' --bits 2");
   CHECK(r2.rc == 1);
+  CHECK(has(r2.err, "holds no AnyBCQ weights"));
+  r2 = cli(d, "quantize '" + out + "' '" + d.file("x.safetensors") + "' --include '.*'");
+  CHECK(r2.rc == 1);
+  CHECK(has(r2.err, "already holds AnyBCQ weights"));
 
   const Run ins = cli(d, "inspect '" + out + "'");
   REQUIRE(ins.rc == 0);
