@@ -7,6 +7,6 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
 build=${ANYBCQ_BUILD_DIR:-$root/build}
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j "$(nproc)" --target anybcq >/dev/null
+cmake --build "$build" -j "$(nproc)" --target anybcq_cli >/dev/null
 if [ $# -eq 0 ]; then set -- quantize; fi
 exec "$build/examples/anybcq/anybcq" "$@"
