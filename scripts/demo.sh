@@ -6,7 +6,14 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
 build=${ANYBCQ_BUILD_DIR:-$root/build}
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j "$(nproc)" --target anybcq_cli >/dev/null
+log="$build/demo-build.log"
+mkdir -p "$build"
+echo "demo: building the anybcq tool in $build (log: $log) ..." >&2
+if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release &&
+       cmake --build "$build" -j "$(nproc)" --target anybcq_cli; } >"$log" 2>&1; then
+  tail -n 40 "$log" >&2
+  echo "demo: build failed (full log: $log)" >&2
+  exit 1
+fi
 if [ $# -eq 0 ]; then set -- quantize; fi
 exec "$build/examples/anybcq/anybcq" "$@"
