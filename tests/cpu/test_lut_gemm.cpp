@@ -83,8 +83,9 @@ TEST_CASE_TEMPLATE("lut_gemm: every path matches the reference and the scalar em
     bool sym;
     index_t n;
   };
-  const Case cases[] = {{37, 96, 32, 1, 3, false, 1}, {67, 256, 64, 2, 4, false, 3}, {16, 384, 128, 2, 4, true, 2},
-                        {129, 512, 256, 3, 8, false, 5}, {50, 640, 128, 2, 4, false, 11}};
+  const Case cases[] = {{37, 96, 32, 1, 3, false, 1},    {67, 256, 64, 2, 4, false, 3}, {16, 384, 128, 2, 4, true, 2},
+                        {129, 512, 256, 3, 8, false, 5}, {50, 640, 128, 2, 4, false, 11}, {1, 32, 32, 1, 2, false, 2},
+                        {3, 64, 64, 4, 4, true, 1}};
   unsigned seed = 100;
   for (const Case& c : cases) {
     CAPTURE(c.M);
@@ -153,6 +154,34 @@ TEST_CASE("lut_gemm: threads 1..N and every ISA give identical results") {
   other.join();
   CHECK(same_bits(y1, base));
   CHECK(same_bits(y2, base));
+}
+
+TEST_CASE("lut_gemm: activation blocks larger and smaller than the weight group") {
+  const BcqShape s{45, 512, 64, 2, 3, false};
+  const auto wp = random_weights(s, 61);
+  const auto w = wp.convert<layout::RowTiled>();
+  const auto x = random_x(3, 512, 62, 0.01);
+  std::vector<float> ref(3 * 45);
+  cpu::gemm(wp.view(3), x.data(), 3, ref.data());
+  for (index_t ab : {32, 64, 128, 256, 512}) {
+    CAPTURE(ab);
+    cpu::LutOptions o;
+    o.act_block = ab;
+    o.isa = cpu::Isa::kScalar;
+    std::vector<float> scalar = poisoned(3 * 45);
+    cpu::lut_gemm(w, 3, x.data(), 3, scalar.data(), nullptr, o);
+    CHECK(nmse(scalar.data(), ref.data(), 3 * 45) < 1e-3);
+    for (cpu::Isa isa : supported_isas()) {
+      std::vector<float> y = poisoned(3 * 45);
+      o.isa = isa;
+      cpu::lut_gemm(w, 3, x.data(), 3, y.data(), nullptr, o);
+      CHECK(same_bits(y, scalar));
+    }
+  }
+  cpu::LutOptions bad;
+  bad.act_block = 96;  // neither divides nor is a multiple of 64
+  std::vector<float> y(3 * 45);
+  CHECK_THROWS_AS(cpu::lut_gemm(w, 3, x.data(), 3, y.data(), nullptr, bad), Error);
 }
 
 TEST_CASE("lut_gemm: prepared activations are reusable across matrices") {
