@@ -106,10 +106,10 @@ TEST_CASE("quantize: quality on Gaussian weights stays near the documented figur
   const auto w = anybcq_test::gaussian(M * K, 5);
   const auto q = quant::quantize(w.data(), M, K, quant::QuantizeOptions{});
   const auto e = errors(q, w);
-  // 4096×4096 gives 0.330 / 0.191 / 0.119 (docs/quality.md); a small sample varies a little.
-  CHECK(e[0] < 0.345);
-  CHECK(e[1] < 0.200);
-  CHECK(e[2] < 0.126);
+  // 4096×4096 gives 0.328 / 0.187 / 0.114 (docs/quality.md); a small sample varies a little.
+  CHECK(e[0] < 0.335);
+  CHECK(e[1] < 0.192);
+  CHECK(e[2] < 0.118);
   std::vector<double> rtn;
   for (int b = 2; b <= 4; ++b) {
     const auto r = quant::rtn_dequantize(w.data(), M, K, b, 128);
@@ -117,6 +117,21 @@ TEST_CASE("quantize: quality on Gaussian weights stays near the documented figur
   }
   CHECK(e[0] < rtn[0]);  // BCQ beats uniform RTN at 2 and 3 bits
   CHECK(e[1] < rtn[1]);
+}
+
+TEST_CASE("quantize: heavy-tailed weights stay below the published reference errors") {
+  const index_t M = 64, K = 1024;
+  const auto w = anybcq_test::heavy_tailed(M, K, 15);
+  const auto e = errors(quant::quantize(w.data(), M, K, quant::QuantizeOptions{}), w);
+  // Published reference on 4096×4096: 0.438 / 0.303 / 0.200; this implementation gives 0.420 / 0.263 / 0.170.
+  CHECK(e[0] < 0.438);
+  CHECK(e[1] < 0.290);
+  CHECK(e[2] < 0.190);
+  // Without the second (range) start of the base level the errors are higher.
+  quant::AlternatingRefiner single;
+  single.range_start = false;
+  const auto e1 = errors(quant::quantize(w.data(), M, K, quant::QuantizeOptions{}, single), w);
+  CHECK(e[0] <= e1[0]);
 }
 
 TEST_CASE("quantize: the per-group best-of-both offset policy is never worse in summed error") {

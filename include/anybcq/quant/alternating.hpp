@@ -2,6 +2,7 @@
 #pragma once
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "anybcq/quant/group_problem.hpp"
 
@@ -22,6 +23,30 @@ struct AlternatingRefiner {
   //! early stop repeat the final error).
   double solve(GroupProblem& g, double* trace = nullptr) const {
     detail::greedy_init(g);
+    const double e = refine(g, trace);
+    if (!range_start || g.frozen != 0) return e;
+    // Second start from a uniform grid over the group's range; keep whichever ends lower.
+    double alpha[kMaxBits];
+    const double beta = g.beta;
+    std::copy(g.alpha, g.alpha + g.bits, alpha);
+    std::vector<std::uint8_t>& keep = detail::scratch_codes(g.n);
+    std::memcpy(keep.data(), g.pattern, static_cast<std::size_t>(g.n));
+    double trace2[64];
+    detail::range_init(g);
+    const double e2 = refine(g, trace ? trace2 : nullptr);
+    if (e2 < e) {
+      if (trace)
+        for (int r = 0; r < rounds; ++r) trace[r] = std::min(trace[r], trace2[r]);
+      return e2;
+    }
+    std::copy(alpha, alpha + g.bits, g.alpha);
+    g.beta = beta;
+    std::memcpy(g.pattern, keep.data(), static_cast<std::size_t>(g.n));
+    return e;
+  }
+
+ private:
+  double refine(GroupProblem& g, double* trace) const {
     detail::GroupStats s;
     double best = detail::evaluate(g, s);
     double best_alpha[kMaxBits];
@@ -48,6 +73,9 @@ struct AlternatingRefiner {
       for (; r < rounds; ++r) trace[r] = best;
     return best;
   }
+
+ public:
+  bool range_start = true;
 };
 
 }  // namespace quant

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "anybcq/core/config.hpp"
 
@@ -326,6 +327,32 @@ inline void greedy_init(GroupProblem& g) {
       if (!last) r[j] -= plus ? af : -af;
     }
   }
+}
+
+//! Codes and scales from a uniform grid of 2^p levels spanning the group's range (β = mid-range or 0),
+//! followed by the optimal codes for that grid: a start that does not let one outlier set α_0 alone.
+inline void range_init(GroupProblem& g) {
+  double lo = g.w[0], hi = g.w[0];
+  for (index_t j = 1; j < g.n; ++j) {
+    lo = std::min(lo, double(g.w[j]));
+    hi = std::max(hi, double(g.w[j]));
+  }
+  if (g.symmetric) {
+    hi = std::max(std::fabs(lo), std::fabs(hi));
+    lo = -hi;
+  }
+  g.beta = g.symmetric ? 0.0 : 0.5 * (lo + hi);
+  const double half = 0.5 * (hi - lo), levels = double((1u << g.bits) - 1u);
+  for (int i = 0; i < g.bits; ++i) g.alpha[i] = half * double(1u << (g.bits - 1 - i)) / levels;
+  GroupStats s;
+  search_codes(g, s);
+}
+
+//! Per-thread byte buffer of at least n entries (reused across calls).
+inline std::vector<std::uint8_t>& scratch_codes(index_t n) {
+  thread_local std::vector<std::uint8_t> buf;
+  if (buf.size() < static_cast<std::size_t>(n)) buf.resize(static_cast<std::size_t>(n));
+  return buf;
 }
 
 }  // namespace detail
