@@ -283,16 +283,39 @@ Source builtin_model() {
     }
   s.metadata["format"] = "pt";
   s.read = [](const TensorRef& t) {
+    // Built from std::mt19937_64 bits only (std:: distributions differ between standard libraries),
+    // with every draw explicitly sequenced.
     const index_t M = t.shape[0], K = t.shape[1];
-    std::mt19937_64 rng(std::hash<std::string>{}(t.name) ^ 0x5eed);
-    std::student_t_distribution<float> st(4.0f);
+    std::uint64_t seed = 1469598103934665603ull;  // FNV-1a of the name
+    for (unsigned char c : t.name) seed = (seed ^ c) * 1099511628211ull;
+    std::mt19937_64 rng(seed);
+    auto uniform = [&] { return (double(rng() >> 11) + 0.5) * (1.0 / 9007199254740992.0); };  // (0, 1)
+    double spare = 0;
+    bool have_spare = false;
+    auto normal = [&] {  // Box-Muller, both outputs used
+      if (have_spare) {
+        have_spare = false;
+        return spare;
+      }
+      const double r = std::sqrt(-2.0 * std::log(uniform()));
+      const double a = 6.283185307179586 * uniform();
+      spare = r * std::sin(a);
+      have_spare = true;
+      return r * std::cos(a);
+    };
+    // Student-t, 4 degrees of freedom: z / sqrt(chi2_4 / 4), with chi2_4 = -2 ln(u1 u2).
+    auto student_t4 = [&] {
+      const double z = normal();
+      const double u1 = uniform();
+      const double u2 = uniform();
+      return z / std::sqrt(-0.5 * std::log(u1 * u2));
+    };
     std::vector<float> scale(static_cast<std::size_t>(K), 0.02f);
-    std::uniform_int_distribution<index_t> col(0, K - 1);
-    for (index_t i = 0; i < K / 128; ++i) scale[static_cast<std::size_t>(col(rng))] = 0.12f;
+    for (index_t i = 0; i < K / 128; ++i) scale[static_cast<std::size_t>(rng() % std::uint64_t(K))] = 0.12f;
     std::vector<float> w(static_cast<std::size_t>(M * K));
     for (index_t m = 0; m < M; ++m)
-      for (index_t k = 0; k < K; ++k)
-        w[std::size_t(m * K + k)] = to_float(to_bfloat16(st(rng) * scale[std::size_t(k)]));  // stored as bf16
+      for (index_t k = 0; k < K; ++k)  // stored as bf16, like a real checkpoint
+        w[std::size_t(m * K + k)] = to_float(to_bfloat16(float(student_t4()) * scale[std::size_t(k)]));
     return w;
   };
   s.raw = [](const TensorRef&) -> const void* { return nullptr; };
@@ -581,7 +604,7 @@ int cmd_quantize(int argc, char** argv, int first) {
   job.count = targets.size();
   for (const TensorRef* t : targets) job.work_total += double(t->shape[0]) * double(t->shape[1]);
   job.tty = ::isatty(2) != 0;
-  std::fprintf(stderr, "anybcq: quantizing %zu matri%s of %s to p = %d..%d, group %lld, %s, %d rounds%s\n",
+  std::fprintf(stderr, "anybcq: quantizing %zu matri%s of %s to p = %d..%d, group %lld, %s, rounds %d%s\n",
                targets.size(), targets.size() == 1 ? "x" : "ces", src.description.c_str(), job.opt.p_min,
                job.opt.p_max, static_cast<long long>(job.opt.group), job.opt.symmetric ? "symmetric" : "asymmetric",
                job.refiner.rounds, out.empty() ? " (no output file)" : (" -> " + out).c_str());
