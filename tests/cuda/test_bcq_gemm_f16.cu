@@ -5,7 +5,7 @@ using namespace anybcq;
 using namespace gemm_test;
 
 TEST_CASE("f16 fused small: GEMV and small batch match the reference at every p") { if (have_gpu()) fused_small<__half>(); }
-TEST_CASE("f16 fused: odd M, several K and group sizes, batch 1..64, p_min 1..p_max 5") { if (have_gpu()) fused_shapes<__half>(); }
+TEST_CASE("f16 odd M, several K and group sizes, batch 1..64 (fused and dequantize+cuBLAS), p_min 1..p_max 5") { if (have_gpu()) fused_shapes<__half>(); }
 TEST_CASE("f16 dequantize + cuBLAS: large batch matches the reference") { if (have_gpu()) dequant_cublas<__half>(); }
 TEST_CASE("f16 per-row precision: each row equals its single-precision result") { if (have_gpu()) per_row_precision<__half>(); }
 

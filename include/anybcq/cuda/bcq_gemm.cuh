@@ -1,9 +1,11 @@
 // AnyBCQ — y = x·Ŵ_pᵀ on the GPU at a run-time precision p (per call or per activation row).
 //
 // Paths (the dispatcher picks one):
-//  * fused (batch 1..64, and any batch with per-row precision): one kernel reads every needed bit plane
-//    once for up to 32 activation rows, turns bits into tensor-core operands with one LOP3 per two
-//    weights, runs m16n8k16 mma with fp32 accumulation per plane, folds the per-group scales in fp32,
+//  * fused (batch ≤ Tuning::kMaxFusedBatch, and any batch with per-row precision): one kernel reads
+//    every needed bit plane once for up to 32 activation rows (streamed through a per-warp cp.async
+//    ring in shared memory together with the chunk's scales), turns bits into tensor-core operands with
+//    one LOP3 per two weights, runs m16n8k16 mma with fp32 accumulation per plane, folds the per-group
+//    scales in fp32,
 //    splits K over the warps of a block and reduces in shared memory in a fixed order (deterministic,
 //    no atomics, every output written once).
 //  * dequantize + cuBLAS (uniform precision, batch > Tuning::kMaxFusedBatch): Ŵ_p is written to the
@@ -36,7 +38,7 @@ namespace cuda {
 struct DefaultTuning {
   static constexpr int kWarps = 8;            //!< warps per block of the fused kernel (they split K)
   static constexpr int kMaxTilesN = 4;        //!< 8-row batch tiles per fused block (≤ 32 rows)
-  static constexpr int kMaxFusedBatch = 64;   //!< uniform precision: fused kernel up to this batch
+  static constexpr int kMaxFusedBatch = 16;   //!< uniform precision: fused kernel up to this batch
   static constexpr int kDequantWarps = 8;     //!< warps per block of the dequantize kernel
   static constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;  //!< bytes handed to cuBLAS
 };
@@ -143,6 +145,18 @@ __host__ __device__ constexpr int scale_window() { return (16 * int(sizeof(Scale
 template <class Scale>
 __host__ __device__ constexpr int stage_u4(int planes) { return planes * 32 + 4 * (planes + 1) * scale_window<Scale>(); }
 
+//! (a & b) | c in one LOP3.
+__device__ __forceinline__ std::uint32_t and_or(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+  std::uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+//! A value the compiler must keep in a register (not fold into an immediate).
+__device__ __forceinline__ std::uint32_t opaque(std::uint32_t v) {
+  asm volatile("mov.b32 %0, %0;\n" : "+r"(v));
+  return v;
+}
+
 __device__ __forceinline__ std::uint32_t component(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
@@ -214,28 +228,51 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
       pc[nt][j] = p;
     }
 
+  // Decode constants live in registers so that each operand register costs one 3-input LOP3.
+  std::uint32_t dmask[4], dbase[4];
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    dmask[r] = opaque((1u << (Bits::kPos + r)) | (1u << (Bits::kPos + r + 16)));
+    dbase[r] = opaque(Bits::base(r));
+  }
   // Constant operands of the correction mma: row 0 → E (c + ½ per register), row 1 → S (ones).
   std::uint32_t acorr[4];
 #pragma unroll
   for (int r = 0; r < 4; ++r) acorr[r] = g == 0 ? Bits::half_plus(r) : g == 1 ? Bits::kOne : 0u;
 
+  // kCh independent accumulator chains per plane (mma steps s go to chain s mod kCh), so that
+  // back-to-back mma do not wait on each other's results.
+  constexpr int kCh = NT == 1 ? (kPlanes <= 2 ? 4 : kPlanes <= 4 ? 2 : 1) : (NT == 2 && kPlanes <= 2 ? 2 : 1);
   float yacc[NT][4];
-  float acc[kPlanes][NT][4];
-  float corr[NT][4];
+  float acc[kPlanes][kCh][NT][4];
+  float corr[kCh][NT][4];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       yacc[nt][c] = 0.0f;
-      corr[nt][c] = 0.0f;
 #pragma unroll
-      for (int b = 0; b < kPlanes; ++b) acc[b][nt][c] = 0.0f;
+      for (int h = 0; h < kCh; ++h) {
+        corr[h][nt][c] = 0.0f;
+#pragma unroll
+        for (int b = 0; b < kPlanes; ++b) acc[b][h][nt][c] = 0.0f;
+      }
     }
 
+  // All in-loop index math is 32-bit (can_implement bounds M, K ≤ 2^30); 64-bit only in base pointers.
+  const int K = int(prm.K), M = int(prm.M), chunks = int(prm.chunks);
   const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
   const uint4* wtile = prm.planes + rt * prm.chunks * 32 + lane;
-  const Element* x = static_cast<const Element*>(prm.x);
   const index_t m_lo = rt * 16 + g, m_hi = m_lo + 8;
+  // Activation rows of this thread (B fragment: row n_base + 8·nt + g, columns 16t..16t+15 of a block).
+  const uint4* xrow[NT];
+  bool xok[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const index_t n = n_base + nt * 8 + g;
+    xok[nt] = n < prm.batch;
+    xrow[nt] = reinterpret_cast<const uint4*>(static_cast<const Element*>(prm.x) + (xok[nt] ? n : 0) * prm.K + 16 * t);
+  }
 
   // Per-warp ring of kStages chunks in shared memory, filled with cp.async: per stage the chunk's planes
   // (each lane copies and later reads only its own 16 bytes per plane) and, for a uniform precision,
@@ -246,53 +283,56 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
   constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
   extern __shared__ uint4 ring_all[];
   uint4* ring = ring_all + warp * (kStages * kStageU4);
-  const int n_my = warp < prm.chunks ? int((prm.chunks - warp + W - 1) / W) : 0;
-  const int ng = prm.fold_blocks == 1 ? 4 : prm.fold_blocks == 2 ? 2 : 1;  // groups per chunk
+  const int n_my = warp < chunks ? (chunks - warp + W - 1) / W : 0;
+  const int fold_shift = prm.fold_blocks == 1 ? 0 : prm.fold_blocks == 2 ? 1 : 2;
+  const int ng = 4 >> fold_shift;  // groups per chunk for g = 64, 128; one otherwise
   const int nb = prm.bits + (prm.beta ? 1 : 0);
   const int G = int(prm.scales.groups);
   // Group of column k: a shift for g = 64, 128, a division otherwise (once per chunk).
-  auto group_of = [&](int k) { return prm.fold_blocks == 1 ? k >> 6 : prm.fold_blocks == 2 ? k >> 7 : k / int(prm.group); };
-  // Low 32 bits of the byte addresses of the first 16-row runs (only their value mod 16 is used).
-  const std::uint32_t a_addr = std::uint32_t(reinterpret_cast<std::uintptr_t>(prm.alpha)) +
-                               std::uint32_t((prm.scales.alpha_base(max(prm.bits, 1)) + rt * 16) * index_t(sizeof(Scale)));
-  const std::uint32_t b_addr = std::uint32_t(reinterpret_cast<std::uintptr_t>(prm.beta)) +
-                               std::uint32_t((prm.scales.beta_base(max(prm.bits, 1)) + rt * 16) * index_t(sizeof(Scale)));
-  const std::uint32_t run_stride = std::uint32_t(prm.M) * std::uint32_t(sizeof(Scale));
-  const int fold_shift = prm.fold_blocks == 1 ? 0 : prm.fold_blocks == 2 ? 1 : 2;
-  // First 16-row run of scale entry (grp, b) (b == p: β), and the end of its array.
-  auto scale_run = [&](int grp, int b, const Scale*& end) -> const Scale* {
-    const int p = prm.bits;
-    if (b < p) {
-      end = prm.alpha + prm.scales.alpha_size();
-      return prm.alpha + prm.scales.alpha_base(p) + (index_t(grp) * p + b) * prm.M + rt * 16;
-    }
-    end = prm.beta + prm.scales.beta_size();
-    return prm.beta + prm.scales.beta_base(p) + index_t(grp) * prm.M + rt * 16;
+  auto group_of = [&](int k) { return fold_shift == 0 ? k >> 6 : fold_shift == 1 ? k >> 7 : k / int(prm.group); };
+  // Uniform precision: first 16-row run of α^p (plane 0, group 0) and β^p of this row tile.
+  const int pu = max(prm.bits, 1);
+  const Scale* a_run0 = prm.alpha + prm.scales.alpha_base(pu) + rt * 16;
+  const Scale* b_run0 = prm.beta ? prm.beta + prm.scales.beta_base(pu) + rt * 16 : prm.alpha;
+  const Scale* a_end = prm.alpha + prm.scales.alpha_size();
+  const Scale* b_end = prm.beta ? prm.beta + prm.scales.beta_size() : prm.alpha;
+  // Run of entry (grp, b): b < p → α_b, b == p → β.
+  auto scale_run = [&](int grp, int b) -> const Scale* {
+    return b < prm.bits ? a_run0 + (grp * prm.bits + b) * M : b_run0 + grp * M;
   };
   auto issue = [&](int i) {
     if (i < n_my) {
-      const index_t cc = warp + index_t(i) * W;
+      const int cc = warp + i * W;
       uint4* slot = ring + (i % kStages) * kStageU4;
 #pragma unroll
       for (int b = 0; b < kPlanes; ++b)
         if (b < p_hi) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
       if (!mixed) {
-        const int grp0 = group_of(int(cc) * 256);
+        const int grp0 = group_of(cc * 256);
         for (int L = lane; L < nb * kWin; L += 32) {
           const int b = L / kWin, j = L % kWin;
+          const Scale* end = b < prm.bits ? a_end : b_end;
           for (int u = 0; u < ng; ++u) {
             uint4* dst = slot + kPlanes * 32 + (u * (kPlanes + 1) + b) * kWin + j;
             const int grp = grp0 + u;
-            if (grp >= G) {
-              cp_async16_zfill(dst, prm.planes, 0);
-              continue;
+            const char* src = reinterpret_cast<const char*>(prm.planes);
+            int bytes = 0;
+            if (grp < G) {
+              src = reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(scale_run(grp, b)) &
+                                                  ~std::uintptr_t(15)) + 16 * j;
+              const std::ptrdiff_t left = reinterpret_cast<const char*>(end) - src;
+              bytes = left <= 0 ? 0 : left >= 16 ? 16 : int(left);
             }
-            const Scale* end;
-            const Scale* run = scale_run(grp, b, end);
-            const char* src =
-                reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(run) & ~std::uintptr_t(15)) + 16 * j;
-            const std::ptrdiff_t left = reinterpret_cast<const char*>(end) - src;
-            cp_async16_zfill(dst, src, left <= 0 ? 0 : left >= 16 ? 16 : int(left));
+            if (bytes == 16 || bytes == 0) {
+              cp_async16_zfill(dst, src, bytes);
+            } else {  // the last piece of the array: copy only what exists (2-byte steps), zero the rest
+              std::uint32_t w4[4] = {0u, 0u, 0u, 0u};
+#pragma unroll
+              for (int e = 0; e < 8; ++e)
+                if (2 * e < bytes)
+                  w4[e >> 1] |= std::uint32_t(__ldg(reinterpret_cast<const unsigned short*>(src) + e)) << (16 * (e & 1));
+              *dst = make_uint4(w4[0], w4[1], w4[2], w4[3]);
+            }
           }
         }
       }
@@ -302,14 +342,12 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) issue(i);
 
-  // Activations: thread (g, t) holds row n_base + 8·nt + g, columns kb + 16t .. +15 (zeros past K/batch).
-  auto load_x = [&](index_t kb, std::uint32_t(&dst)[NT][8]) {
+  // Activations of one 64-column block (zeros past K or past the batch).
+  auto load_x = [&](int kb, std::uint32_t(&dst)[NT][8]) {
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) {
-      const index_t n = n_base + nt * 8 + g;
-      const index_t k0 = kb + 16 * t;
-      if (n < prm.batch && k0 < prm.K) {
-        const uint4* xp = reinterpret_cast<const uint4*>(x + n * prm.K + k0);
+      if (xok[nt] && kb + 16 * t < K) {
+        const uint4* xp = xrow[nt] + (kb >> 3);
         const uint4 v0 = __ldg(xp), v1 = __ldg(xp + 1);
         dst[nt][0] = v0.x; dst[nt][1] = v0.y; dst[nt][2] = v0.z; dst[nt][3] = v0.w;
         dst[nt][4] = v1.x; dst[nt][5] = v1.y; dst[nt][6] = v1.z; dst[nt][7] = v1.w;
@@ -320,51 +358,48 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
     }
   };
   std::uint32_t xnext[NT][8];
-  load_x(n_my > 0 ? index_t(warp) * 256 : prm.K, xnext);
+  load_x(n_my > 0 ? warp * 256 : K, xnext);
 
   for (int i = 0; i < n_my; ++i) {
-    const index_t c = warp + index_t(i) * W;
+    const int c = warp + i * W;
+    const int nblk = min(4, (K - c * 256 + 63) >> 6);  // valid 64-column blocks in this chunk
     cp_async_wait<kStages - 2>();
     __syncwarp();
     const uint4* slot = ring + (i % kStages) * kStageU4;
     uint4 q[kPlanes];
 #pragma unroll
     for (int b = 0; b < kPlanes; ++b) q[b] = b < p_hi ? slot[b * 32 + lane] : make_uint4(0, 0, 0, 0);
+
 #pragma unroll
     for (int B = 0; B < 4; ++B) {
-      const index_t kb = c * 256 + B * 64;
-      if (kb >= prm.K) break;
-      // Activations of this 64-column block were loaded one block ahead; fetch the next block's now.
+      if (B >= nblk) break;
+      const int kb = c * 256 + B * 64;
+      // Activations of this block were loaded one block ahead; fetch the next block's now.
       std::uint32_t xb[NT][8];
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int e = 0; e < 8; ++e) xb[nt][e] = xnext[nt][e];
-      {
-        const index_t kn = B < 3 ? kb + 64 : (i + 1 < n_my ? (c + W) * 256 : prm.K);
-        load_x(kn, xnext);
-      }
+      load_x(B + 1 < nblk ? kb + 64 : (i + 1 < n_my ? (c + W) * 256 : K), xnext);
 #pragma unroll
       for (int s = 0; s < 4; ++s) {
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt) mma16816<Element>(corr[nt], acorr, xb[nt][2 * s], xb[nt][2 * s + 1]);
+        for (int nt = 0; nt < NT; ++nt) mma16816<Element>(corr[s % kCh][nt], acorr, xb[nt][2 * s], xb[nt][2 * s + 1]);
 #pragma unroll
         for (int b = 0; b < kPlanes; ++b) {
           if (b < p_hi) {
             const std::uint32_t w = align_step<Bits::kPos>(component(q[b], B), s);
             std::uint32_t a[4];
 #pragma unroll
-            for (int r = 0; r < 4; ++r) {
-              const std::uint32_t mask = (1u << (Bits::kPos + r)) | (1u << (Bits::kPos + r + 16));
-              a[r] = (w & mask) | Bits::base(r);
-            }
+            for (int r = 0; r < 4; ++r) a[r] = and_or(w, dmask[r], dbase[r]);
 #pragma unroll
-            for (int nt = 0; nt < NT; ++nt) mma16816<Element>(acc[b][nt], a, xb[nt][2 * s], xb[nt][2 * s + 1]);
+            for (int nt = 0; nt < NT; ++nt)
+              mma16816<Element>(acc[b][s % kCh][nt], a, xb[nt][2 * s], xb[nt][2 * s + 1]);
           }
         }
       }
       // Fold the scales at the end of a group (or of a chunk, or of K).
-      if (((B + 1) & (prm.fold_blocks - 1)) == 0 || kb + 64 >= prm.K) {
+      if (((B + 1) & (prm.fold_blocks - 1)) == 0 || B + 1 == nblk) {
         // Uniform precision: this group's scales from the ring (entry (u, b) holds the 16-row run at
         // its address mod 16).
         float ua_lo[kPlanes], ua_hi[kPlanes], ub_lo = 0.0f, ub_hi = 0.0f, us_lo = 0.0f, us_hi = 0.0f;
@@ -372,18 +407,15 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
         for (int b = 0; b < kPlanes; ++b) ua_lo[b] = ua_hi[b] = 0.0f;
         if (!mixed) {
           const int u = B >> fold_shift;
-          const int grp = group_of(int(c) * 256) + u;
-          const int p = prm.bits;
+          const int grp = group_of(c * 256) + u;
           const char* sb = reinterpret_cast<const char*>(slot + kPlanes * 32 + u * (kPlanes + 1) * kWin);
 #pragma unroll
           for (int b = 0; b <= kPlanes; ++b) {
             if (b < nb) {
-              const bool is_alpha = b < p;
-              const std::uint32_t addr = is_alpha ? a_addr + std::uint32_t(grp * p + b) * run_stride
-                                                  : b_addr + std::uint32_t(grp) * run_stride;
-              const Scale* sp = reinterpret_cast<const Scale*>(sb + b * (kWin * 16) + (addr & 15u));
+              const int off = int(reinterpret_cast<std::uintptr_t>(scale_run(grp, b)) & 15u);
+              const Scale* sp = reinterpret_cast<const Scale*>(sb + b * (kWin * 16) + off);
               const float lo = scale_to_float(sp[g]), hi = scale_to_float(sp[g + 8]);
-              if (is_alpha) {
+              if (b < prm.bits) {
                 if (b < kPlanes) {
                   ua_lo[b < kPlanes ? b : 0] = lo;
                   ua_hi[b < kPlanes ? b : 0] = hi;
@@ -399,12 +431,21 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
         }
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
+          // Merge the chains (fixed order: deterministic).
+#pragma unroll
+          for (int h = 1; h < kCh; ++h)
+#pragma unroll
+            for (int cc = 0; cc < 4; ++cc) {
+              corr[0][nt][cc] += corr[h][nt][cc];
+#pragma unroll
+              for (int b = 0; b < kPlanes; ++b) acc[b][0][nt][cc] += acc[b][h][nt][cc];
+            }
           float E[2][2], S[2];
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
-            E[0][j] = __shfl_sync(0xffffffffu, corr[nt][j], t);
-            E[1][j] = __shfl_sync(0xffffffffu, corr[nt][2 + j], t);
-            S[j] = __shfl_sync(0xffffffffu, corr[nt][j], 4 + t);
+            E[0][j] = __shfl_sync(0xffffffffu, corr[0][nt][j], t);
+            E[1][j] = __shfl_sync(0xffffffffu, corr[0][nt][2 + j], t);
+            S[j] = __shfl_sync(0xffffffffu, corr[0][nt][j], 4 + t);
           }
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
@@ -414,20 +455,20 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
             if (!mixed) {
 #pragma unroll
               for (int b = 0; b < kPlanes; ++b) {
-                vlo = fmaf(ua_lo[b], acc[b][nt][j], vlo);
-                vhi = fmaf(ua_hi[b], acc[b][nt][2 + j], vhi);
+                vlo = fmaf(ua_lo[b], acc[b][0][nt][j], vlo);
+                vhi = fmaf(ua_hi[b], acc[b][0][nt][2 + j], vhi);
               }
               yacc[nt][j] += 2.0f * fmaf(-us_lo, E[0][j], vlo) + ub_lo * S[j];
               yacc[nt][2 + j] += 2.0f * fmaf(-us_hi, E[1][j], vhi) + ub_hi * S[j];
             } else {
-              const index_t grp = int(kb) / int(prm.group);
+              const index_t grp = kb / int(prm.group);
               float alo[kPlanes], ahi[kPlanes], blo, bhi, slo = 0.0f, shi = 0.0f;
               load_scales(prm, p, grp, m_lo, alo, blo);
               load_scales(prm, p, grp, m_hi, ahi, bhi);
 #pragma unroll
               for (int b = 0; b < kPlanes; ++b) {
-                vlo = fmaf(alo[b], acc[b][nt][j], vlo);
-                vhi = fmaf(ahi[b], acc[b][nt][2 + j], vhi);
+                vlo = fmaf(alo[b], acc[b][0][nt][j], vlo);
+                vhi = fmaf(ahi[b], acc[b][0][nt][2 + j], vhi);
                 slo += alo[b];
                 shi += ahi[b];
               }
@@ -436,11 +477,13 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
             }
           }
 #pragma unroll
-          for (int cc = 0; cc < 4; ++cc) {
-            corr[nt][cc] = 0.0f;
+          for (int cc = 0; cc < 4; ++cc)
 #pragma unroll
-            for (int b = 0; b < kPlanes; ++b) acc[b][nt][cc] = 0.0f;
-          }
+            for (int h = 0; h < kCh; ++h) {
+              corr[h][nt][cc] = 0.0f;
+#pragma unroll
+              for (int b = 0; b < kPlanes; ++b) acc[b][h][nt][cc] = 0.0f;
+            }
         }
       }
     }
