@@ -78,7 +78,7 @@ def main():
         for n in batches:
             r, cub = get.get((s[0], s[1], n, 2)), get.get((s[0], s[1], n, 16))
             if r and cub and n <= 16:
-                print(f"- {s[0]}×{s[1]} p=2 batch {n}: {float(cub['us']) / float(r['us']):.2f}× faster than cuBLAS fp16")
+                print(f"- {s[0]}×{s[1]} p=2 batch {n}: speedup over cuBLAS fp16 {float(cub['us']) / float(r['us']):.2f}×")
     for s in shapes:
         for n in batches:
             if n < 256:
