@@ -21,6 +21,7 @@
 #include "anybcq/io/bcq_tensor.hpp"
 #include "anybcq/io/npy.hpp"
 #include "anybcq/io/safetensors.hpp"
+#include "anybcq/layout/interleaved.hpp"
 #include "anybcq/quant/quantize.hpp"
 #include "io/test_helpers.hpp"
 
@@ -180,6 +181,15 @@ TEST_CASE("cli: quantize a .npy matrix: --json numbers and the written file matc
     CHECK(j["bytes"][std::to_string(p)].get<index_t>() == q.bytes(p));
   }
   CHECK(j["original_bytes"].get<index_t>() == M * K * 4);
+
+  // --layout kpm32 stores the interleaved layout: the same planes, repacked.
+  const std::string out_k = d.file("qk.safetensors");
+  const Run rk = cli(d, "quantize '" + d.file("w.npy") + "' '" + out_k + "' --group 64 --rounds 4 --threads 1 --layout kpm32");
+  REQUIRE_MESSAGE(rk.rc == 0, rk.err);
+  io::BcqTensorInfo info;
+  const auto il = io::load_bcq_tensor<layout::Interleaved, half_t>(io::SafetensorsReader::open(out_k), "weight", &info);
+  CHECK(info.layout == "kpm32");
+  CHECK(il.planes() == q.convert<layout::Interleaved>().planes());
 
   // dequantize: f32 output equals the in-memory dequantization bit for bit; .npy output too.
   Run r2 = cli(d, "dequantize '" + out + "' '" + d.file("d.safetensors") + "' --bits 3 --dtype f32");
