@@ -87,6 +87,7 @@ inline int lut_max_batch(Isa isa) { return isa == Isa::kAvx2 ? 4 : 8; }
 
 //! y = x·Ŵᵀ with prepared activations: row r of y (N×M, row-major) uses precision bits[r]
 //! (p_min ≤ bits[r] ≤ p_max). pool: workers to share the row tiles (nullptr: the calling thread).
+//! The activation block and table type are those `acts` was built with (opt.act_block/tables unused).
 template <class Scale, class Out>
 void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* bits, const LutActivations& acts,
               Out* y, ThreadPool* pool = nullptr, const LutOptions& opt = {}) {

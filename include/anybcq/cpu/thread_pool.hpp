@@ -130,7 +130,9 @@ class ThreadPool {
   }
 
   void loop() {
-    std::uint64_t seen = state_.load(std::memory_order_acquire) >> kGenShift;
+    // Generation 0 is the one before any job: a worker that starts late (after jobs, or after the
+    // destructor's stop) must still see every later generation as new.
+    std::uint64_t seen = 0;
     for (;;) {
       // Spin briefly (calls come back to back during inference), then sleep.
       const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);
