@@ -1,0 +1,405 @@
+// AnyBCQ — memory-bound CUDA-core GEMV (batch 1 … 4) over the GemvTiled layout, with activation lookup tables.
+//
+// One warp = 32 consecutive output rows (lane = row); the warps of a block split K into contiguous runs of
+// 128-column chunks. Per chunk a lane issues one 16-byte load per plane (128 weight bits), so a warp reads
+// 512 contiguous bytes per plane. Activations enter through a per-warp table in shared memory: for each of
+// the chunk's 32 groups of 4 inputs, the 16 signed sums ±x0±x1±x2±x3 (stride 17 floats: conflict-free
+// stores; lookups of one nibble position hit 16 consecutive words: conflict-free or broadcast). A weight
+// nibble then costs one PRMT (table address), one LDS and one FADD. Per chunk the fp32 plane partials are
+// folded as y += Σ_i α^p_i·partial_i + β^p·Σx. Warp partials are reduced through shared memory in a fixed
+// order (deterministic, no atomics), and y is written once. The next chunk's planes, scales and
+// activations are loaded one chunk ahead into registers, so every lane has 2·p independent 16-byte loads
+// in flight.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "anybcq/core/weights.hpp"
+#include "anybcq/cuda/common.cuh"
+#include "anybcq/layout/gemv_tiled.hpp"
+#include "anybcq/layout/pack.hpp"
+
+ANYBCQ_NAMESPACE_BEGIN
+namespace cuda {
+namespace detail {
+
+//! Bytes of one warp's lookup table for one activation row: 32 nibble positions × 17 floats, rounded up to a
+//! multiple of 256 so that a table address is one PRMT of (weight byte, table base).
+constexpr int kGemvTableBytes = 2304;
+constexpr int kGemvTableStride = 68;  //!< bytes between nibble positions (17 floats, odd: conflict-free stores)
+constexpr int kGemvMaxWarps = 16;
+
+//! Largest warp count per block whose tables fit in 48 KB of shared memory for batch B.
+constexpr int gemv_max_warps(int batch) {
+  return std::min(kGemvMaxWarps, (48 * 1024) / (kGemvTableBytes * batch));
+}
+
+template <class Scale>
+using gemv_scale_raw_t = std::conditional_t<sizeof(Scale) == 2, unsigned short, float>;
+
+template <class Scale>
+__device__ __forceinline__ gemv_scale_raw_t<Scale> gemv_load_scale(const Scale* p) {
+  return __ldg(reinterpret_cast<const gemv_scale_raw_t<Scale>*>(p));
+}
+template <class Scale>
+__device__ __forceinline__ float gemv_scale_float(gemv_scale_raw_t<Scale> r) {
+  if constexpr (std::is_same_v<Scale, half_t>) {
+    return __half2float(__ushort_as_half(r));
+  } else if constexpr (std::is_same_v<Scale, bfloat16_t>) {
+    return __uint_as_float(std::uint32_t(r) << 16);
+  } else {
+    return r;
+  }
+}
+
+//! Four 16-bit activations (one uint2) → four floats.
+template <class E>
+__device__ __forceinline__ void gemv_unpack4(uint2 r, float (&v)[4]) {
+  if constexpr (std::is_same_v<E, __half>) {
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&r.x));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&r.y));
+    v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y;
+  } else {
+    v[0] = __uint_as_float(r.x << 16);
+    v[1] = __uint_as_float(r.x & 0xFFFF0000u);
+    v[2] = __uint_as_float(r.y << 16);
+    v[3] = __uint_as_float(r.y & 0xFFFF0000u);
+  }
+}
+
+__device__ __forceinline__ std::uint32_t gemv_word(const uint4& w, int t) {
+  return t == 0 ? w.x : t == 1 ? w.y : t == 2 ? w.z : w.w;
+}
+
+//! y[b][m] = Σ_k Ŵ_P[m][k]·x[b][k] for P planes, B activation rows.
+//! planes: GemvTiled words as uint4 (one per row, plane, 128-column chunk); alpha/beta: the P-level tables.
+template <class E, class Scale, int P, int B>
+__global__ void __launch_bounds__(kGemvMaxWarps * 32)
+    lut_gemv_kernel(const uint4* __restrict__ planes, const Scale* __restrict__ alpha, const Scale* __restrict__ beta,
+                    const E* __restrict__ x, E* __restrict__ y, int M, int K, int planes_total, int group_chunks,
+                    int chunks_per_warp) {
+  extern __shared__ __align__(256) unsigned char gemv_smem[];
+  using Raw = gemv_scale_raw_t<Scale>;
+  constexpr int kSplit = (P * B <= 8) ? 2 : 1;  // independent FADD chains per (row, plane)
+
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int warps = blockDim.x >> 5;
+  const int m = blockIdx.x * 32 + lane;
+  const int mr = m < M ? m : M - 1;  // rows past M read row M−1 (in bounds) and write nothing
+  const int nchunks = K >> 7;
+  const int c0 = warp * chunks_per_warp;
+  const int c1 = min(c0 + chunks_per_warp, nchunks);
+  const std::uint32_t tab0 = std::uint32_t(warp * B * kGemvTableBytes);
+  const bool has_beta = beta != nullptr;
+
+  float acc[B];
+#pragma unroll
+  for (int b = 0; b < B; ++b) acc[b] = 0.0f;
+
+  uint4 nw[P];
+  Raw na[P];
+  Raw nb = 0;
+  uint2 nx[B];
+  auto load = [&](int c) {
+    const std::size_t base = (std::size_t(c) * planes_total) * std::size_t(M) + std::size_t(mr);
+#pragma unroll
+    for (int i = 0; i < P; ++i) nw[i] = __ldg(planes + base + std::size_t(i) * std::size_t(M));
+    const std::size_t grp = std::size_t(c / group_chunks);
+#pragma unroll
+    for (int i = 0; i < P; ++i) na[i] = gemv_load_scale<Scale>(alpha + (grp * P + i) * std::size_t(M) + mr);
+    if (has_beta) nb = gemv_load_scale<Scale>(beta + grp * std::size_t(M) + mr);
+#pragma unroll
+    for (int b = 0; b < B; ++b)
+      nx[b] = __ldg(reinterpret_cast<const uint2*>(x + std::size_t(b) * K + std::size_t(c) * 128 + lane * 4));
+  };
+
+  if (c0 < c1) load(c0);
+  for (int c = c0; c < c1; ++c) {
+    uint4 w[P];
+    Raw a[P];
+    const Raw bt = nb;
+    uint2 xr[B];
+#pragma unroll
+    for (int i = 0; i < P; ++i) { w[i] = nw[i]; a[i] = na[i]; }
+#pragma unroll
+    for (int b = 0; b < B; ++b) xr[b] = nx[b];
+    if (c + 1 < c1) load(c + 1);
+
+    // Lane j builds the 16 signed sums of inputs 4j … 4j+3 of this chunk, for every activation row.
+    float sx[B];
+    __syncwarp();  // the previous chunk's lookups are done before the tables are overwritten
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      float v[4];
+      gemv_unpack4<E>(xr[b], v);
+      const float lo[4] = {-v[0] - v[1], v[0] - v[1], v[1] - v[0], v[0] + v[1]};
+      const float hi[4] = {-v[2] - v[3], v[2] - v[3], v[3] - v[2], v[2] + v[3]};
+      float* t = reinterpret_cast<float*>(gemv_smem + tab0 + b * kGemvTableBytes + lane * kGemvTableStride);
+#pragma unroll
+      for (int e = 0; e < 16; ++e) t[e] = lo[e & 3] + hi[e >> 2];
+      sx[b] = lo[3] + hi[3];
+    }
+    if (has_beta) {
+#pragma unroll
+      for (int b = 0; b < B; ++b)
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) sx[b] += __shfl_xor_sync(0xFFFFFFFFu, sx[b], o);
+    }
+    __syncwarp();
+
+    float part[B][P][kSplit];
+#pragma unroll
+    for (int b = 0; b < B; ++b)
+#pragma unroll
+      for (int i = 0; i < P; ++i)
+#pragma unroll
+        for (int s = 0; s < kSplit; ++s) part[b][i][s] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < P; ++i) {
+#pragma unroll
+      for (int t = 0; t < 4; ++t) {
+        const std::uint32_t word = gemv_word(w[i], t);
+        const std::uint32_t ev = (word << 2) & 0x3C3C3C3Cu;  // byte q = 4 × nibble 2q
+        const std::uint32_t od = (word >> 2) & 0x3C3C3C3Cu;  // byte q = 4 × nibble 2q+1
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+#pragma unroll
+          for (int b = 0; b < B; ++b) {
+            const std::uint32_t tb = tab0 + std::uint32_t(b * kGemvTableBytes);
+            const std::uint32_t oe = __byte_perm(ev, tb, 0x7650u | std::uint32_t(q));
+            const std::uint32_t oo = __byte_perm(od, tb, 0x7650u | std::uint32_t(q));
+            const int npe = 8 * t + 2 * q;
+            part[b][i][0] += *reinterpret_cast<const float*>(gemv_smem + oe + npe * kGemvTableStride);
+            part[b][i][kSplit - 1] += *reinterpret_cast<const float*>(gemv_smem + oo + (npe + 1) * kGemvTableStride);
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      float s = has_beta ? gemv_scale_float<Scale>(bt) * sx[b] : 0.0f;
+#pragma unroll
+      for (int i = 0; i < P; ++i) {
+        float pi = part[b][i][0];
+        if constexpr (kSplit == 2) pi += part[b][i][1];
+        s = fmaf(gemv_scale_float<Scale>(a[i]), pi, s);
+      }
+      acc[b] += s;
+    }
+  }
+
+  // Deterministic reduction over warps (fixed order), reusing the table memory.
+  __syncthreads();
+  float* red = reinterpret_cast<float*>(gemv_smem);
+#pragma unroll
+  for (int b = 0; b < B; ++b) red[(warp * B + b) * 32 + lane] = acc[b];
+  __syncthreads();
+  if (warp == 0 && m < M) {
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      float s = 0.0f;
+      for (int w = 0; w < warps; ++w) s += red[(w * B + b) * 32 + lane];
+      y[std::size_t(b) * M + m] = from_f32<E>(s);
+    }
+  }
+}
+
+}  // namespace detail
+
+//! Batch-1…4 GEMV y = x·Ŵ_pᵀ on CUDA cores over GemvTiled planes (CUTLASS-style adapter; stateless).
+//! Element: __half or __nv_bfloat16 activations/outputs; Scale: half_t, bfloat16_t or float.
+//! Requires K % 128 == 0 and group % 128 == 0. No workspace, no atomics, no allocation; graph-capturable.
+template <class Element, class Scale = half_t>
+class LutGemv {
+  static_assert(is_element_v<Element>, "Element must be __half or __nv_bfloat16");
+  static_assert(is_storage_float_v<Scale>, "Scale must be float, half_t or bfloat16_t");
+
+ public:
+  static constexpr index_t kMaxBatch = 4;  //!< largest batch (activation rows) one call takes
+  using WeightsView = MultiPrecisionView<layout::GemvTiled, Scale>;
+
+  struct Arguments {
+    WeightsView weights{};
+    const Element* x = nullptr;  //!< batch × K, row-major
+    Element* y = nullptr;        //!< batch × M, row-major; every element is written
+    int bits = 0;                //!< precision p (p_min ≤ p ≤ p_max)
+    index_t batch = 1;           //!< 1 … kMaxBatch
+  };
+
+  //! Whether run(args) can execute; the message names the bad value and the rule.
+  static Check can_implement(const Arguments& a) {
+    const auto& w = a.weights;
+    auto bad = [](Status s, const auto&... parts) {
+      std::ostringstream os;
+      os << "LutGemv: ";
+      (os << ... << parts);
+      return Check{s, os.str()};
+    };
+    if (!w.planes || !w.alpha) return bad(Status::kMisalignedOperand, "weights.planes or weights.alpha is null");
+    if (!a.x || !a.y) return bad(Status::kMisalignedOperand, "x or y is null");
+    if (w.rows <= 0 || w.cols <= 0) return bad(Status::kInvalidProblem, "empty matrix (M = ", w.rows, ", K = ", w.cols, ")");
+    if (w.cols % 128 != 0) return bad(Status::kInvalidProblem, "K = ", w.cols, " is not a multiple of 128");
+    if (w.group <= 0 || w.group % 128 != 0 || w.cols % w.group != 0)
+      return bad(Status::kInvalidProblem, "group size ", w.group, " must be a multiple of 128 that divides K = ", w.cols);
+    if (a.bits < 1 || a.bits > kMaxBits || !w.has(a.bits))
+      return bad(Status::kInvalidProblem, "precision p = ", a.bits, " is outside ", w.p_min(), "..", w.p_max());
+    if (w.layout.rows != w.rows || w.layout.k_words * kWordBits != w.cols || w.layout.planes < w.p_max())
+      return bad(Status::kInvalidProblem, "layout (rows ", w.layout.rows, ", k_words ", w.layout.k_words, ", planes ",
+                 w.layout.planes, ") does not match the view (M = ", w.rows, ", K = ", w.cols, ", p_max = ", w.p_max(), ")");
+    if (w.scales.rows != w.rows || w.scales.groups != w.cols / w.group)
+      return bad(Status::kInvalidProblem, "scale layout (rows ", w.scales.rows, ", groups ", w.scales.groups,
+                 ") does not match M = ", w.rows, ", K / group = ", w.cols / w.group);
+    if (a.batch < 1 || a.batch > kMaxBatch)
+      return bad(Status::kInvalidProblem, "batch = ", a.batch, " is outside 1..", kMaxBatch);
+    if (w.rows > (index_t(1) << 30) || w.cols > (index_t(1) << 30))
+      return bad(Status::kInvalidProblem, "M = ", w.rows, " or K = ", w.cols, " exceeds 2^30");
+    if (reinterpret_cast<std::uintptr_t>(w.planes) % 16 != 0)
+      return bad(Status::kMisalignedOperand, "weights.planes is not 16-byte aligned");
+    if (reinterpret_cast<std::uintptr_t>(a.x) % 8 != 0) return bad(Status::kMisalignedOperand, "x is not 8-byte aligned");
+    if (reinterpret_cast<std::uintptr_t>(a.y) % alignof(Element) != 0)
+      return bad(Status::kMisalignedOperand, "y is not aligned to its element size");
+    return {};
+  }
+
+  //! Launch on `stream` (checks can_implement first; a failed launch returns kCudaError).
+  static Check run(const Arguments& a, cudaStream_t stream = nullptr) {
+    Check c = can_implement(a);
+    if (!c) return c;
+    switch (a.bits) {
+      case 1: return dispatch_batch<1>(a, stream);
+      case 2: return dispatch_batch<2>(a, stream);
+      case 3: return dispatch_batch<3>(a, stream);
+      case 4: return dispatch_batch<4>(a, stream);
+      case 5: return dispatch_batch<5>(a, stream);
+      case 6: return dispatch_batch<6>(a, stream);
+      case 7: return dispatch_batch<7>(a, stream);
+      case 8: return dispatch_batch<8>(a, stream);
+      default: return Check{Status::kInvalidProblem, "LutGemv: unreachable precision"};
+    }
+  }
+
+  //! Warps per block and 128-column chunks per warp the launch uses for K and batch.
+  static std::pair<int, int> launch_shape(index_t K, index_t batch) {
+    const int nchunks = int(K / 128);
+    const int max_w = detail::gemv_max_warps(int(batch));
+    int warps = std::max(1, std::min(max_w, nchunks / 2));
+    const int cpw = (nchunks + warps - 1) / warps;
+    warps = (nchunks + cpw - 1) / cpw;
+    return {warps, cpw};
+  }
+
+ private:
+  template <int P>
+  static Check dispatch_batch(const Arguments& a, cudaStream_t stream) {
+    switch (a.batch) {
+      case 1: return launch<P, 1>(a, stream);
+      case 2: return launch<P, 2>(a, stream);
+      case 3: return launch<P, 3>(a, stream);
+      default: return launch<P, 4>(a, stream);
+    }
+  }
+
+  template <int P, int B>
+  static Check launch(const Arguments& a, cudaStream_t stream) {
+    const auto& w = a.weights;
+    const auto [warps, cpw] = launch_shape(w.cols, B);
+    const WeightView<layout::GemvTiled, Scale> v = w.at(P);
+    const dim3 grid(unsigned((w.rows + 31) / 32));
+    const dim3 block(unsigned(warps * 32));
+    const std::size_t smem = std::size_t(warps) * B * detail::kGemvTableBytes;
+    detail::lut_gemv_kernel<Element, Scale, P, B><<<grid, block, smem, stream>>>(
+        reinterpret_cast<const uint4*>(w.planes), v.alpha, v.beta, a.x, a.y, int(w.rows), int(w.cols),
+        int(w.layout.planes), int(w.group / 128), cpw);
+    const cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return Check{Status::kCudaError, std::string("LutGemv: launch failed: ") + cudaGetErrorString(e)};
+    return {};
+  }
+};
+
+//! Device copy of multi-precision weights in the GemvTiled layout (planes repacked on the host), for LutGemv.
+template <class Scale = half_t>
+class GemvWeights {
+  static_assert(is_storage_float_v<Scale>, "Scale must be float, half_t or bfloat16_t");
+
+ public:
+  using view_type = MultiPrecisionView<layout::GemvTiled, Scale>;
+
+  GemvWeights() = default;
+  //! Repack `w` (any layout) into GemvTiled and upload planes and every scale set.
+  template <class Layout>
+  explicit GemvWeights(const MultiPrecisionWeights<Layout, Scale>& w) {
+    const BcqShape& s = w.shape();
+    validate(s);
+    shape_ = s;
+    const layout::GemvTiled tiled = layout::make<layout::GemvTiled>(s.rows, s.cols, s.p_max);
+    std::vector<std::uint32_t> words(static_cast<std::size_t>(tiled.size_words()), 0u);
+    layout::repack(w.layout(), w.planes().data(), tiled, words.data());
+    upload(words.data(), words.size() * 4, reinterpret_cast<void**>(&planes_));
+    upload(w.alpha().data(), w.alpha().size() * sizeof(Scale), reinterpret_cast<void**>(&alpha_));
+    if (!s.symmetric) upload(w.beta().data(), w.beta().size() * sizeof(Scale), reinterpret_cast<void**>(&beta_));
+  }
+  GemvWeights(const GemvWeights&) = delete;
+  GemvWeights& operator=(const GemvWeights&) = delete;
+  GemvWeights(GemvWeights&& o) noexcept { swap(o); }
+  GemvWeights& operator=(GemvWeights&& o) noexcept {
+    if (this != &o) {
+      release();
+      swap(o);
+    }
+    return *this;
+  }
+  ~GemvWeights() { release(); }
+
+  const BcqShape& shape() const { return shape_; }
+  //! Non-owning device view of every precision.
+  view_type view() const {
+    view_type v;
+    v.planes = planes_;
+    v.alpha = alpha_;
+    v.beta = beta_;
+    v.layout = layout::make<layout::GemvTiled>(shape_.rows, shape_.cols, shape_.p_max);
+    v.scales = layout::ScaleLayout{shape_.rows, shape_.groups(), shape_.p_min, shape_.p_max};
+    v.rows = shape_.rows;
+    v.cols = shape_.cols;
+    v.group = shape_.group;
+    return v;
+  }
+  //! Bytes a call at precision p reads from the weights (planes < p, α^p, β^p).
+  index_t bytes(int p) const {
+    const auto l = layout::make<layout::GemvTiled>(shape_.rows, shape_.cols, shape_.p_max);
+    return l.words_read(p) * 4 + shape_.rows * shape_.groups() * (p + (shape_.symmetric ? 0 : 1)) * index_t(sizeof(Scale));
+  }
+
+ private:
+  static void upload(const void* src, std::size_t n, void** dst) {
+    ANYBCQ_CUDA_CHECK(cudaMalloc(dst, std::max<std::size_t>(n, 16)));
+    ANYBCQ_CUDA_CHECK(cudaMemcpy(*dst, src, n, cudaMemcpyHostToDevice));
+  }
+  void release() {
+    if (planes_) cudaFree(planes_);
+    if (alpha_) cudaFree(alpha_);
+    if (beta_) cudaFree(beta_);
+    planes_ = nullptr;
+    alpha_ = beta_ = nullptr;
+  }
+  void swap(GemvWeights& o) noexcept {
+    std::swap(shape_, o.shape_);
+    std::swap(planes_, o.planes_);
+    std::swap(alpha_, o.alpha_);
+    std::swap(beta_, o.beta_);
+  }
+
+  BcqShape shape_{};
+  std::uint32_t* planes_ = nullptr;
+  Scale* alpha_ = nullptr;
+  Scale* beta_ = nullptr;
+};
+
+}  // namespace cuda
+ANYBCQ_NAMESPACE_END
