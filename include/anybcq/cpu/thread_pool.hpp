@@ -71,7 +71,7 @@ class ThreadPool {
     grain_ = grain;
     next_.store(0, std::memory_order_relaxed);
     finished_.store(0, std::memory_order_relaxed);
-    max_helpers_ = nw - 1;
+    max_helpers_.store(nw - 1, std::memory_order_relaxed);
     error_ = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -148,7 +148,8 @@ class ThreadPool {
       std::uint64_t s = state_.load(std::memory_order_acquire);
       seen = s >> kGenShift;
       bool entered = false;
-      while (!(s & kClosed) && (s >> kGenShift) == seen && int(s & kCountMask) < max_helpers_) {
+      while (!(s & kClosed) && (s >> kGenShift) == seen &&
+             int(s & kCountMask) < max_helpers_.load(std::memory_order_relaxed)) {
         if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) {
           entered = true;
           break;
@@ -173,7 +174,7 @@ class ThreadPool {
   void (*job_)(void*, index_t, index_t) = nullptr;
   void* ctx_ = nullptr;
   index_t n_ = 0, grain_ = 1;
-  int max_helpers_ = 0;
+  std::atomic<int> max_helpers_{0};  // read by late workers racing the next job's setup
   std::exception_ptr error_;
 };
 
