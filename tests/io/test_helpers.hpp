@@ -65,7 +65,7 @@ inline std::vector<std::uint8_t> raw_file(const std::string& header, const std::
 inline void write_bytes(const std::string& path, const std::vector<std::uint8_t>& b) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return;
-  std::fwrite(b.data(), 1, b.size(), f);
+  if (!b.empty()) std::fwrite(b.data(), 1, b.size(), f);
   std::fclose(f);
 }
 

@@ -66,6 +66,8 @@ TEST_CASE("safetensors: written tensors and metadata read back bit-exact, from m
     for (std::size_t i = 0; i < fl.size(); ++i) CHECK(fl[i] == to_float(bf16[i]));
     CHECK(r.read<std::uint32_t>(r.at("d.u32")) == u32);
     CHECK(r.at("e.empty").numel() == 0);
+    CHECK(r.read_float(r.at("e.empty")).empty());
+    CHECK(r.read<float>(r.at("e.empty")).empty());
     CHECK(r.find("missing") == nullptr);
     CHECK(has(error_of([&] { (void)r.at("missing"); }), "no tensor named \"missing\""));
     CHECK(has(error_of([&] { (void)r.read<float>(r.at("b.f16")); }), "expected F32"));

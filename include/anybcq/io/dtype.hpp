@@ -87,7 +87,7 @@ inline void convert_to_float(DType t, const void* src, std::size_t n, float* out
   const auto* p = static_cast<const unsigned char*>(src);
   switch (t) {
     case DType::F32:
-      std::memcpy(out, p, n * 4);
+      if (n) std::memcpy(out, p, n * 4);
       return;
     case DType::F16:
       for (std::size_t i = 0; i < n; ++i) {
@@ -121,7 +121,7 @@ inline void convert_from_float(const float* src, std::size_t n, DType t, void* d
   auto* p = static_cast<unsigned char*>(dst);
   switch (t) {
     case DType::F32:
-      std::memcpy(p, src, n * 4);
+      if (n) std::memcpy(p, src, n * 4);
       return;
     case DType::F16:
       for (std::size_t i = 0; i < n; ++i) {
