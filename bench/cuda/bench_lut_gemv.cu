@@ -1,7 +1,8 @@
 // LutGemv timing (batch 1, 2, 4) against cuBLAS fp16 GEMV in the same process and against the published
 // AnyBCQ kernel numbers of shared/reference/h100-baseline.md. CUDA events around CUDA-graph replays, each
 // graph launching once on every one of several weight copies (> 256 MB in all, far beyond L2); median of
-// 25 replays. Usage: bench_lut_gemv [--quick]
+// 25 replays. Usage: bench_lut_gemv [--quick]   (batch 1 only)
+//                     bench_lut_gemv --profile M K p   (two plain launches, for ncu)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -93,6 +94,31 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 5 && std::strcmp(argv[1], "--profile") == 0) {  // two plain launches of one shape, for ncu
+    const index_t M = std::atoll(argv[2]), K = std::atoll(argv[3]);
+    const int p = std::atoi(argv[4]);
+    std::mt19937_64 r(1);
+    MultiPrecisionWeights<> w(BcqShape{M, K, 128, 2, 4, false});
+    for (auto& word : w.planes()) word = static_cast<std::uint32_t>(r());
+    for (auto& a : w.alpha()) a = to_half(0.01f);
+    for (auto& b : w.beta()) b = to_half(0.01f);
+    cuda::GemvWeights<half_t> dw(w);
+    const auto xh = random_half_bits(std::size_t(K), r, 1.0f);
+    __half *x = nullptr, *y = nullptr;
+    check(cudaMalloc(&x, xh.size() * 2), "cudaMalloc x");
+    check(cudaMalloc(&y, std::size_t(M) * 2), "cudaMalloc y");
+    check(cudaMemcpy(x, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice), "copy x");
+    cuda::LutGemv<__half>::Arguments a;
+    a.weights = dw.view();
+    a.x = x;
+    a.y = y;
+    a.bits = p;
+    for (int i = 0; i < 2; ++i)
+      if (!cuda::LutGemv<__half>::run(a)) return 1;
+    check(cudaDeviceSynchronize(), "profile run");
+    std::printf("profiled %lld x %lld p=%d\n", (long long)M, (long long)K, p);
+    return 0;
+  }
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");

@@ -106,20 +106,33 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32)
   Raw na[P];
   Raw nb = 0;
   uint2 nx[B];
-  auto load = [&](int c) {
-    const std::size_t base = (std::size_t(c) * planes_total) * std::size_t(M) + std::size_t(mr);
+  // Running 32-bit offsets of the next chunk to load (chunks are loaded in order c0, c0+1, …; can_implement
+  // keeps every offset below 2^31): no division and no 64-bit math per chunk.
+  const std::uint32_t chunk_stride = std::uint32_t(planes_total) * std::uint32_t(M);
+  int cn = c0;  // next chunk to load
+  const int grp0 = c0 / group_chunks;
+  int in_group = c0 - grp0 * group_chunks;
+  std::uint32_t ao = std::uint32_t(grp0) * std::uint32_t(P * M) + std::uint32_t(mr);
+  std::uint32_t bo = std::uint32_t(grp0) * std::uint32_t(M) + std::uint32_t(mr);
+  auto load = [&]() {
+    const std::uint32_t wo = std::uint32_t(cn) * chunk_stride + std::uint32_t(mr);
+    const std::uint32_t xo = std::uint32_t(cn) * 128u + std::uint32_t(lane) * 4u;
 #pragma unroll
-    for (int i = 0; i < P; ++i) nw[i] = __ldg(planes + base + std::size_t(i) * std::size_t(M));
-    const std::size_t grp = std::size_t(c / group_chunks);
+    for (int i = 0; i < P; ++i) nw[i] = __ldg(planes + (wo + std::uint32_t(i) * std::uint32_t(M)));
 #pragma unroll
-    for (int i = 0; i < P; ++i) na[i] = gemv_load_scale<Scale>(alpha + (grp * P + i) * std::size_t(M) + mr);
-    if (has_beta) nb = gemv_load_scale<Scale>(beta + grp * std::size_t(M) + mr);
+    for (int i = 0; i < P; ++i) na[i] = gemv_load_scale<Scale>(alpha + (ao + std::uint32_t(i) * std::uint32_t(M)));
+    if (has_beta) nb = gemv_load_scale<Scale>(beta + bo);
 #pragma unroll
-    for (int b = 0; b < B; ++b)
-      nx[b] = __ldg(reinterpret_cast<const uint2*>(x + std::size_t(b) * K + std::size_t(c) * 128 + lane * 4));
+    for (int b = 0; b < B; ++b) nx[b] = __ldg(reinterpret_cast<const uint2*>(x + (xo + std::uint32_t(b) * std::uint32_t(K))));
+    ++cn;
+    if (++in_group == group_chunks) {
+      in_group = 0;
+      ao += std::uint32_t(P * M);
+      bo += std::uint32_t(M);
+    }
   };
 
-  if (c0 < c1) load(c0);
+  if (c0 < c1) load();
   for (int c = c0; c < c1; ++c) {
     uint4 w[P];
     Raw a[P];
@@ -129,7 +142,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32)
     for (int i = 0; i < P; ++i) { w[i] = nw[i]; a[i] = na[i]; }
 #pragma unroll
     for (int b = 0; b < B; ++b) xr[b] = nx[b];
-    if (c + 1 < c1) load(c + 1);
+    if (c + 1 < c1) load();
 
     // Lane j builds the 16 signed sums of inputs 4j … 4j+3 of this chunk, for every activation row.
     float sx[B];
@@ -257,8 +270,9 @@ class LutGemv {
                  ") does not match M = ", w.rows, ", K / group = ", w.cols / w.group);
     if (a.batch < 1 || a.batch > kMaxBatch)
       return bad(Status::kInvalidProblem, "batch = ", a.batch, " is outside 1..", kMaxBatch);
-    if (w.rows > (index_t(1) << 30) || w.cols > (index_t(1) << 30))
-      return bad(Status::kInvalidProblem, "M = ", w.rows, " or K = ", w.cols, " exceeds 2^30");
+    if (w.layout.size_words() / 4 >= (index_t(1) << 31) || w.scales.alpha_size() >= (index_t(1) << 31) ||
+        index_t(kMaxBatch) * w.cols >= (index_t(1) << 31))
+      return bad(Status::kInvalidProblem, "M = ", w.rows, ", K = ", w.cols, ": the kernel's 32-bit offsets would overflow");
     if (reinterpret_cast<std::uintptr_t>(w.planes) % 16 != 0)
       return bad(Status::kMisalignedOperand, "weights.planes is not 16-byte aligned");
     if (reinterpret_cast<std::uintptr_t>(a.x) % 8 != 0) return bad(Status::kMisalignedOperand, "x is not 8-byte aligned");
