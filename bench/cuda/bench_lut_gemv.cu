@@ -2,6 +2,7 @@
 // AnyBCQ kernel numbers of shared/reference/h100-baseline.md. CUDA events around CUDA-graph replays, each
 // graph launching once on every one of several weight copies (> 256 MB in all, far beyond L2); median of
 // 25 replays. Usage: bench_lut_gemv [--quick]   (batch 1 only)
+//                     bench_lut_gemv --sweep     (batch 1, 4 / 8 / 16 warps per block)
 //                     bench_lut_gemv --profile M K p   (two plain launches, for ncu)
 #include <algorithm>
 #include <cmath>
@@ -120,6 +121,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const bool sweep = argc > 1 && std::strcmp(argv[1], "--sweep") == 0;  // batch 1, warps per block 4 / 8 / 16
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   int rt = 0;
@@ -169,7 +171,7 @@ int main(int argc, char** argv) {
     }
 
     for (index_t n : batches) {
-      if (quick && n != 1) continue;
+      if ((quick || sweep) && n != 1) continue;
       const float one = 1.0f, zero = 0.0f;
       const double cublas_us = time_graph(ccopies, [&](int i, cudaStream_t st) {
         ANYBCQ_CUBLAS_CHECK(cublasSetStream(h, st));
@@ -179,6 +181,24 @@ int main(int argc, char** argv) {
                                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       });
       for (int p = 2; p <= 4; ++p) {
+        if (sweep) {
+          std::printf("%6lld x %-6lld p=%d", (long long)M, (long long)K, p);
+          for (int wq : {4, 8, 16}) {
+            const double t = time_graph(copies, [&](int i, cudaStream_t st) {
+              cuda::LutGemv<__half>::Arguments a;
+              a.weights = dw[std::size_t(i % copies)].view();
+              a.x = x;
+              a.y = y;
+              a.bits = p;
+              a.warps = wq;
+              if (!cuda::LutGemv<__half>::run(a, st)) std::exit(1);
+            });
+            std::printf("  W=%d: %.2f us", wq, t);
+          }
+          std::printf("\n");
+          std::fflush(stdout);
+          continue;
+        }
         const double us = time_graph(copies, [&](int i, cudaStream_t st) {
           cuda::LutGemv<__half>::Arguments a;
           a.weights = dw[std::size_t(i % copies)].view();

@@ -53,8 +53,10 @@ std::vector<Host<E>> random_x(index_t n, std::uint64_t salt) {
 
 //! Run LutGemv at every precision and batch 1…kMaxBatch against gemm_naive_f64; outputs poisoned with NaN.
 template <class E>
-void check_shape(index_t M, index_t K, index_t g, int p_min, int p_max, bool symmetric, std::uint64_t salt) {
+void check_shape(index_t M, index_t K, index_t g, int p_min, int p_max, bool symmetric, std::uint64_t salt,
+                 int warps = 0) {
   CAPTURE(M);
+  CAPTURE(warps);
   CAPTURE(K);
   CAPTURE(g);
   CAPTURE(symmetric);
@@ -81,6 +83,7 @@ void check_shape(index_t M, index_t K, index_t g, int p_min, int p_max, bool sym
       a.y = reinterpret_cast<E*>(dy.ptr);
       a.bits = p;
       a.batch = n;
+      a.warps = std::min(warps, cuda::detail::gemv_max_warps(int(n)));
       const cuda::Check c = Op::run(a);
       REQUIRE_MESSAGE(c.ok(), c.message);
       ANYBCQ_CUDA_CHECK(cudaDeviceSynchronize());
@@ -118,6 +121,12 @@ TEST_CASE_TEMPLATE("lut_gemv: matches the float64 oracle at every precision, bat
       }
   lut_gemv_test::check_shape<E>(77, 512, 128, 2, 8, false, salt++);
   lut_gemv_test::check_shape<E>(64, 14336, 128, 2, 4, false, salt++);
+}
+
+TEST_CASE_TEMPLATE("lut_gemv: any warp count splits K correctly", E, __half, __nv_bfloat16) {
+  if (!lut_gemv_test::have_gpu()) return;
+  for (int warps : {1, 3, 8, 16}) lut_gemv_test::check_shape<E>(300, 4096, 256, 2, 3, false, 700 + warps, warps);
+  lut_gemv_test::check_shape<E>(8195, 512, 128, 2, 3, false, 720);  // automatic choice for M ≥ 8192 (8 warps)
 }
 
 TEST_CASE_TEMPLATE("lut_gemv: symmetric weights (no offsets)", E, __half, __nv_bfloat16) {
@@ -191,6 +200,9 @@ TEST_CASE("lut_gemv: can_implement names what is wrong") {
   a.batch = 5;
   c = Op::can_implement(a);
   CHECK(c.message.find("batch = 5 is outside 1..4") != std::string::npos);
+  a.batch = 1;
+  a.warps = 17;
+  CHECK(Op::can_implement(a).message.find("warps = 17 is outside 0..16") != std::string::npos);
   a.batch = 0;
   CHECK(!Op::can_implement(a).ok());
   a = make(64, 256, 128, 2, 4);
