@@ -196,6 +196,19 @@ inline double evaluate(const GroupProblem& g, GroupStats& s) {
   return acc.finish(s, levels);
 }
 
+//! Calls one(j, lane) for j in [0, n), four consecutive j on lanes 0..3 (independent accumulators).
+template <class F>
+ANYBCQ_FORCEINLINE void for_each_lane(index_t n, F&& one) {
+  const index_t n4 = n & ~index_t(3);
+  for (index_t j = 0; j < n4; j += 4) {
+    one(j, 0);
+    one(j + 1, 1);
+    one(j + 2, 2);
+    one(j + 3, 3);
+  }
+  for (index_t j = n4; j < n; ++j) one(j, 0);
+}
+
 //! Optimal free codes for the current scales (frozen planes kept); refreshes statistics and returns
 //! the squared error (float partial sums).
 inline double search_codes(GroupProblem& g, GroupStats& s) {
@@ -206,7 +219,6 @@ inline double search_codes(GroupProblem& g, GroupStats& s) {
   float L[256];
   for (unsigned i = 0; i < levels; ++i) L[i] = static_cast<float>(Ld[i]);
   StatsAccumulator acc(levels);
-  const index_t n4 = g.n & ~index_t(3);
   if (f == 0) {
     // All planes free: nearest of the 2^p levels (sorted midpoints; a branch-free count for p ≤ 4).
     unsigned order[256];
@@ -228,13 +240,7 @@ inline double search_codes(GroupProblem& g, GroupStats& s) {
       acc.add(lane, pat, w, w - L[pat]);
       g.pattern[j] = static_cast<std::uint8_t>(pat);
     };
-    for (index_t j = 0; j < n4; j += 4) {
-      one(j, 0);
-      one(j + 1, 1);
-      one(j + 2, 2);
-      one(j + 3, 3);
-    }
-    for (index_t j = n4; j < g.n; ++j) one(j, 0);
+    for_each_lane(g.n, one);
   } else if (u == 1) {
     // One free plane on top of frozen ones: pick the nearer of the two levels sharing the frozen code.
     const unsigned fmask = (1u << f) - 1u, bit = 1u << f;
@@ -247,13 +253,7 @@ inline double search_codes(GroupProblem& g, GroupStats& s) {
       acc.add(lane, pat, w, up ? d1 : d0);
       g.pattern[j] = static_cast<std::uint8_t>(pat);
     };
-    for (index_t j = 0; j < n4; j += 4) {
-      one(j, 0);
-      one(j + 1, 1);
-      one(j + 2, 2);
-      one(j + 3, 3);
-    }
-    for (index_t j = n4; j < g.n; ++j) one(j, 0);
+    for_each_lane(g.n, one);
   } else {
     // Several free planes on top of frozen ones: exhaustive over the 2^u free codes.
     const unsigned fmask = (1u << f) - 1u;
