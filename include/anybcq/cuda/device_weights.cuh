@@ -1,38 +1,55 @@
-// AnyBCQ — device-side owner of multi-precision weights in the GPU layout (layout::MmaTiled).
+// AnyBCQ — device-side owner of multi-precision weights in a GPU layout (MmaTiled by default).
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "anybcq/core/weights.hpp"
 #include "anybcq/cuda/common.cuh"
 #include "anybcq/layout/mma_tiled.hpp"
+#include "anybcq/layout/pack.hpp"
 
 ANYBCQ_NAMESPACE_BEGIN
 namespace cuda {
+namespace detail {
+//! The device layout of an M×K matrix with P planes, and the host repack into it. MmaTiled pads rows
+//! and columns and has its own (threaded) repack; any other layout uses layout::make / layout::repack.
+template <class L>
+L make_device_layout(index_t rows, index_t cols, int planes) {
+  if constexpr (std::is_same_v<L, layout::MmaTiled>) return layout::make_mma_tiled(rows, cols, planes);
+  else return layout::make<L>(rows, cols, planes);
+}
+template <class From, class To>
+void repack_for_device(const From& from, const std::uint32_t* src, const To& to, std::uint32_t* dst, int threads) {
+  if constexpr (std::is_same_v<To, layout::MmaTiled>) layout::repack_to_mma(from, src, to, dst, threads);
+  else layout::repack(from, src, to, dst);
+}
+}  // namespace detail
 
-//! Owns device copies of the bit planes (repacked to layout::MmaTiled) and of every precision's scales
+//! Owns device copies of the bit planes (repacked on the host to DeviceLayout: layout::MmaTiled for
+//! cuda::Gemm, layout::GemvTiled for cuda::LutGemv) and of every precision's scales
 //! (layout::ScaleLayout, unchanged). Hands out a MultiPrecisionView with device pointers. Move-only.
-template <class Scale = half_t>
+template <class Scale = half_t, class DeviceLayout = layout::MmaTiled>
 class DeviceWeights {
   static_assert(is_storage_float_v<Scale>, "Scale must be float, half_t or bfloat16_t");
 
  public:
-  using view_type = MultiPrecisionView<layout::MmaTiled, Scale>;
+  using view_type = MultiPrecisionView<DeviceLayout, Scale>;
 
   DeviceWeights() = default;
   //! Repack `w` (any word-granular host layout) on the host and upload it (synchronous).
   template <class Layout>
   explicit DeviceWeights(const MultiPrecisionWeights<Layout, Scale>& w, int threads = 0) {
     const BcqShape& s = w.shape();
-    const layout::MmaTiled tiled = layout::make_mma_tiled(s.rows, s.cols, s.p_max);
-    std::vector<std::uint32_t> words(static_cast<std::size_t>(tiled.size_words()));
-    layout::repack_to_mma(w.layout(), w.planes().data(), tiled, words.data(), threads);
+    const DeviceLayout tiled = detail::make_device_layout<DeviceLayout>(s.rows, s.cols, s.p_max);
+    std::vector<std::uint32_t> words(static_cast<std::size_t>(tiled.size_words()), 0u);
+    detail::repack_for_device(w.layout(), w.planes().data(), tiled, words.data(), threads);
     upload(s, words.data(), w.alpha().data(), s.symmetric ? nullptr : w.beta().data());
   }
-  //! Upload planes already in MmaTiled order (tiled.size_words() words) and scales in ScaleLayout order.
+  //! Upload planes already in DeviceLayout order (size_words() words) and scales in ScaleLayout order.
   DeviceWeights(const BcqShape& s, const std::uint32_t* tiled_words, const Scale* alpha, const Scale* beta) {
     upload(s, tiled_words, alpha, beta);
   }
@@ -55,7 +72,7 @@ class DeviceWeights {
     v.planes = planes_;
     v.alpha = alpha_;
     v.beta = beta_;
-    v.layout = layout::make_mma_tiled(shape_.rows, shape_.cols, shape_.p_max);
+    v.layout = detail::make_device_layout<DeviceLayout>(shape_.rows, shape_.cols, shape_.p_max);
     v.scales = layout::ScaleLayout{shape_.rows, shape_.groups(), shape_.p_min, shape_.p_max};
     v.rows = shape_.rows;
     v.cols = shape_.cols;
@@ -64,7 +81,7 @@ class DeviceWeights {
   }
   //! Bytes a call at precision p must read from device memory: p planes (padded) plus α^p, β^p.
   index_t bytes(int p) const {
-    const auto l = layout::make_mma_tiled(shape_.rows, shape_.cols, shape_.p_max);
+    const auto l = detail::make_device_layout<DeviceLayout>(shape_.rows, shape_.cols, shape_.p_max);
     return l.words_read(p) * 4 +
            shape_.rows * shape_.groups() * (p + (shape_.symmetric ? 0 : 1)) * index_t(sizeof(Scale));
   }
@@ -75,24 +92,24 @@ class DeviceWeights {
     ANYBCQ_REQUIRE(words != nullptr && alpha != nullptr, "DeviceWeights: planes and alpha must not be null");
     ANYBCQ_REQUIRE(s.symmetric || beta != nullptr, "DeviceWeights: beta is null but the shape is not symmetric");
     shape_ = s;
-    const layout::MmaTiled tiled = layout::make_mma_tiled(s.rows, s.cols, s.p_max);
+    const DeviceLayout tiled = detail::make_device_layout<DeviceLayout>(s.rows, s.cols, s.p_max);
     const layout::ScaleLayout sl{s.rows, s.groups(), s.p_min, s.p_max};
     const std::size_t pw = static_cast<std::size_t>(tiled.size_words()) * 4;
     const std::size_t aw = static_cast<std::size_t>(sl.alpha_size()) * sizeof(Scale);
     const std::size_t bw = static_cast<std::size_t>(sl.beta_size()) * sizeof(Scale);
     try {
-      ANYBCQ_CUDA_CHECK(cudaMalloc(&planes_, pw));
-      ANYBCQ_CUDA_CHECK(cudaMalloc(&alpha_, aw));
-      ANYBCQ_CUDA_CHECK(cudaMemcpy(planes_, words, pw, cudaMemcpyHostToDevice));
-      ANYBCQ_CUDA_CHECK(cudaMemcpy(alpha_, alpha, aw, cudaMemcpyHostToDevice));
-      if (!s.symmetric) {
-        ANYBCQ_CUDA_CHECK(cudaMalloc(&beta_, bw));
-        ANYBCQ_CUDA_CHECK(cudaMemcpy(beta_, beta, bw, cudaMemcpyHostToDevice));
-      }
+      copy_in(reinterpret_cast<void**>(&planes_), words, pw);
+      copy_in(reinterpret_cast<void**>(&alpha_), alpha, aw);
+      if (!s.symmetric) copy_in(reinterpret_cast<void**>(&beta_), beta, bw);
     } catch (...) {
       release();
       throw;
     }
+  }
+  // At least 16 bytes each, so a kernel's 16-byte load of a tiny table stays inside the allocation.
+  static void copy_in(void** dst, const void* src, std::size_t n) {
+    ANYBCQ_CUDA_CHECK(cudaMalloc(dst, n < 16 ? 16 : n));
+    ANYBCQ_CUDA_CHECK(cudaMemcpy(*dst, src, n, cudaMemcpyHostToDevice));
   }
   void release() noexcept {
     if (planes_) cudaFree(planes_);

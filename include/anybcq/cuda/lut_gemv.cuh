@@ -21,6 +21,7 @@
 
 #include "anybcq/core/weights.hpp"
 #include "anybcq/cuda/common.cuh"
+#include "anybcq/cuda/device_weights.cuh"
 #include "anybcq/layout/gemv_tiled.hpp"
 #include "anybcq/layout/pack.hpp"
 
@@ -346,82 +347,7 @@ class LutGemv {
 
 //! Device copy of multi-precision weights in the GemvTiled layout (planes repacked on the host), for LutGemv.
 template <class Scale = half_t>
-class GemvWeights {
-  static_assert(is_storage_float_v<Scale>, "Scale must be float, half_t or bfloat16_t");
-
- public:
-  using view_type = MultiPrecisionView<layout::GemvTiled, Scale>;
-
-  GemvWeights() = default;
-  //! Repack `w` (any layout) into GemvTiled and upload planes and every scale set.
-  template <class Layout>
-  explicit GemvWeights(const MultiPrecisionWeights<Layout, Scale>& w) {
-    const BcqShape& s = w.shape();
-    validate(s);
-    shape_ = s;
-    const layout::GemvTiled tiled = layout::make<layout::GemvTiled>(s.rows, s.cols, s.p_max);
-    std::vector<std::uint32_t> words(static_cast<std::size_t>(tiled.size_words()), 0u);
-    layout::repack(w.layout(), w.planes().data(), tiled, words.data());
-    upload(words.data(), words.size() * 4, reinterpret_cast<void**>(&planes_));
-    upload(w.alpha().data(), w.alpha().size() * sizeof(Scale), reinterpret_cast<void**>(&alpha_));
-    if (!s.symmetric) upload(w.beta().data(), w.beta().size() * sizeof(Scale), reinterpret_cast<void**>(&beta_));
-  }
-  GemvWeights(const GemvWeights&) = delete;
-  GemvWeights& operator=(const GemvWeights&) = delete;
-  GemvWeights(GemvWeights&& o) noexcept { swap(o); }
-  GemvWeights& operator=(GemvWeights&& o) noexcept {
-    if (this != &o) {
-      release();
-      swap(o);
-    }
-    return *this;
-  }
-  ~GemvWeights() { release(); }
-
-  const BcqShape& shape() const { return shape_; }
-  //! Non-owning device view of every precision.
-  view_type view() const {
-    view_type v;
-    v.planes = planes_;
-    v.alpha = alpha_;
-    v.beta = beta_;
-    v.layout = layout::make<layout::GemvTiled>(shape_.rows, shape_.cols, shape_.p_max);
-    v.scales = layout::ScaleLayout{shape_.rows, shape_.groups(), shape_.p_min, shape_.p_max};
-    v.rows = shape_.rows;
-    v.cols = shape_.cols;
-    v.group = shape_.group;
-    return v;
-  }
-  //! Bytes a call at precision p reads from the weights (planes < p, α^p, β^p).
-  index_t bytes(int p) const {
-    const auto l = layout::make<layout::GemvTiled>(shape_.rows, shape_.cols, shape_.p_max);
-    return l.words_read(p) * 4 + shape_.rows * shape_.groups() * (p + (shape_.symmetric ? 0 : 1)) * index_t(sizeof(Scale));
-  }
-
- private:
-  static void upload(const void* src, std::size_t n, void** dst) {
-    ANYBCQ_CUDA_CHECK(cudaMalloc(dst, std::max<std::size_t>(n, 16)));
-    ANYBCQ_CUDA_CHECK(cudaMemcpy(*dst, src, n, cudaMemcpyHostToDevice));
-  }
-  void release() {
-    if (planes_) cudaFree(planes_);
-    if (alpha_) cudaFree(alpha_);
-    if (beta_) cudaFree(beta_);
-    planes_ = nullptr;
-    alpha_ = beta_ = nullptr;
-  }
-  void swap(GemvWeights& o) noexcept {
-    std::swap(shape_, o.shape_);
-    std::swap(planes_, o.planes_);
-    std::swap(alpha_, o.alpha_);
-    std::swap(beta_, o.beta_);
-  }
-
-  BcqShape shape_{};
-  std::uint32_t* planes_ = nullptr;
-  Scale* alpha_ = nullptr;
-  Scale* beta_ = nullptr;
-};
+using GemvWeights = DeviceWeights<Scale, layout::GemvTiled>;
 
 }  // namespace cuda
 ANYBCQ_NAMESPACE_END
