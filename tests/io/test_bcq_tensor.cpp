@@ -21,15 +21,6 @@ using namespace anybcq_test_io;
 namespace {
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-template <class L, class S>
-std::vector<float> deq(const MultiPrecisionWeights<L, S>& w, int p) {
-  std::vector<float> out(static_cast<std::size_t>(w.rows() * w.cols()), -12345.0f);  // poisoned
-  cpu::dequantize(w.view(p), out.data());
-  return out;
-}
-bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-}
 }  // namespace
 
 using Cases = std::tuple<std::pair<layout::PlaneMajor, half_t>, std::pair<layout::Interleaved, half_t>,

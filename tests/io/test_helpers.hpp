@@ -10,9 +10,22 @@
 #include <unistd.h>
 
 #include "anybcq/core/weights.hpp"
+#include "anybcq/cpu/dequantize.hpp"
 #include "anybcq/io/safetensors.hpp"
 
 namespace anybcq_test_io {
+
+//! Ŵ_p of `w` as floats, into a poisoned buffer.
+template <class L, class S>
+std::vector<float> deq(const anybcq::MultiPrecisionWeights<L, S>& w, int p) {
+  std::vector<float> out(static_cast<std::size_t>(w.rows() * w.cols()), -12345.0f);  // poisoned
+  anybcq::cpu::dequantize(w.view(p), out.data());
+  return out;
+}
+//! Bitwise equality of two float vectors.
+inline bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+}
 
 //! A fresh temporary directory removed (with its files) at scope exit.
 struct TempDir {

@@ -13,18 +13,6 @@
 using namespace anybcq;
 using namespace anybcq_test_io;
 
-namespace {
-template <class L, class S>
-std::vector<float> deq(const MultiPrecisionWeights<L, S>& w, int p) {
-  std::vector<float> out(static_cast<std::size_t>(w.rows() * w.cols()), -12345.0f);  // poisoned
-  cpu::dequantize(w.view(p), out.data());
-  return out;
-}
-bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-}
-}  // namespace
-
 TEST_CASE("bcq tensor: quantize -> write file -> read -> dequantize equals in-memory dequantize, bit-exact") {
   const index_t M = 24, K = 128;
   std::mt19937 rng(4242);
