@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "anybcq/cuda/bcq_gemm.cuh"
@@ -100,6 +101,47 @@ struct Shape {
   index_t M, K;
 };
 
+//! DefaultTuning with a fixed number of K slices per block of the register-dequantizing kernel.
+template <int kSlices>
+struct SliceTuning : cuda::DefaultTuning {
+  static constexpr int kDqSlices = kSlices;
+};
+
+//! Times `calls` as graph replays and checks one eager call first (every output finite).
+template <class G>
+double time_ours(G& gemm, std::vector<typename G::Arguments>& args, void* ws, std::size_t ws_bytes, __half* y,
+                 unsigned long long* bad, index_t n, index_t M, cudaStream_t s, bool& ok) {
+  CHECK_CUDA(cudaMemsetAsync(y, 0xFF, static_cast<std::size_t>(n * M) * 2, s));
+  gemm(args[0], ws, ws_bytes, s);
+  CHECK_CUDA(cudaMemsetAsync(bad, 0, sizeof(unsigned long long), s));
+  count_bad<<<256, 256, 0, s>>>(y, static_cast<std::size_t>(n * M), bad);
+  CHECK_CUDA(cudaGetLastError());
+  unsigned long long nbad = 0;
+  CHECK_CUDA(cudaMemcpyAsync(&nbad, bad, sizeof nbad, cudaMemcpyDeviceToHost, s));
+  CHECK_CUDA(cudaStreamSynchronize(s));
+  ok = nbad == 0;
+  if (!ok) return 0.0;
+  const int copies = static_cast<int>(args.size());
+  return time_graph(s, [&] {
+    for (int i = 0; i < kCallsPerGraph; ++i) gemm(args[i % copies], ws, ws_bytes, s);
+  });
+}
+
+//! Re-types the arguments for a Gemm with another tuning (same fields).
+template <class To, class From>
+std::vector<typename To::Arguments> retype(const std::vector<From>& a) {
+  std::vector<typename To::Arguments> r(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    r[i].weights = a[i].weights;
+    r[i].x = a[i].x;
+    r[i].y = a[i].y;
+    r[i].batch = a[i].batch;
+    r[i].bits = a[i].bits;
+    r[i].path = a[i].path;
+  }
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -107,14 +149,24 @@ int main(int argc, char** argv) {
   const char* csv_path = nullptr;
   long only_m = 0, only_k = 0, only_n = 0;
   int only_p = 0;
+  bool sweep = false;
+  cuda::GemmPath force = cuda::GemmPath::kAuto;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
     else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) std::sscanf(argv[++i], "%ldx%ld", &only_m, &only_k);
     else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) only_n = std::atol(argv[++i]);
     else if (!std::strcmp(argv[i], "--p") && i + 1 < argc) only_p = std::atoi(argv[++i]);
-    else {
-      std::printf("usage: %s [--quick] [--csv FILE] [--shape MxK] [--batch N] [--p P]\n", argv[0]);
+    else if (!std::strcmp(argv[i], "--sweep")) sweep = true;
+    else if (!std::strcmp(argv[i], "--path") && i + 1 < argc) {
+      const std::string v = argv[++i];
+      force = v == "bitserial" ? cuda::GemmPath::kFusedBitSerial : v == "fused-dq" ? cuda::GemmPath::kFusedDequant
+            : v == "deq+cublas" ? cuda::GemmPath::kDequantCublas : cuda::GemmPath::kAuto;
+    } else {
+      std::printf("usage: %s [--quick] [--csv FILE] [--shape MxK] [--batch N] [--p P] [--path bitserial|fused-dq|deq+cublas]"
+                  " [--sweep]\n"
+                  "  --sweep: also time the register-dequantizing kernel with 1, 2, 4, 8 K slices per block\n",
+                  argv[0]);
       return 2;
     }
   }
@@ -155,7 +207,7 @@ int main(int argc, char** argv) {
   CHECK_CUDA(cudaMalloc(&cublas_ws, 32u << 20));
   CHECK_CUBLAS(cublasSetWorkspace(cub, cublas_ws, 32u << 20));
 
-  std::printf("\n%-11s %5s %2s %-7s %9s %9s %9s %6s %8s %8s\n", "MxK", "batch", "p", "path", "us", "fp16_us",
+  std::printf("\n%-11s %5s %2s %-10s %9s %9s %9s %6s %8s %8s\n", "MxK", "batch", "p", "path", "us", "fp16_us",
               "roof_us", "roof%", "GB/s", "vs_fp16");
   for (const Shape sh : shapes) {
     const index_t M = sh.M, K = sh.K;
@@ -200,7 +252,7 @@ int main(int argc, char** argv) {
                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       });
       const double fp16_roof = 1e6 * double(M * K * 2 + n * K * 2 + n * M * 2) / kPeakBytesPerSecond;
-      std::printf("%5ldx%-5ld %5ld %2s %-7s %9.2f %9s %9.2f %5.0f%% %8.0f %8s\n", long(M), long(K), long(n), "-",
+      std::printf("%5ldx%-5ld %5ld %2s %-10s %9.2f %9s %9.2f %5.0f%% %8.0f %8s\n", long(M), long(K), long(n), "-",
                   "cublas", t_fp16, "", fp16_roof, 100 * fp16_roof / t_fp16,
                   double(M * K * 2 + n * K * 2 + n * M * 2) / (t_fp16 * 1e3), "1.00");
       if (csv)
@@ -226,6 +278,7 @@ int main(int argc, char** argv) {
           args[c].y = y;
           args[c].batch = n;
           args[c].bits = p;
+          args[c].path = force;
           const cuda::Check chk = cuda::Gemm<__half>::can_implement(args[c]);
           if (!chk.ok()) {
             std::fprintf(stderr, "%s\n", chk.message.c_str());
@@ -238,26 +291,33 @@ int main(int argc, char** argv) {
           CHECK_CUDA(cudaMalloc(&ws, need));
           ws_bytes = need;
         }
-        // Eager run first: checks the launch and that every output is finite.
-        CHECK_CUDA(cudaMemsetAsync(y, 0xFF, static_cast<std::size_t>(n * M) * 2, s));
-        gemm(args[0], ws, ws_bytes, s);
-        CHECK_CUDA(cudaMemsetAsync(bad, 0, sizeof(unsigned long long), s));
-        count_bad<<<256, 256, 0, s>>>(y, static_cast<std::size_t>(n * M), bad);
-        CHECK_CUDA(cudaGetLastError());
-        unsigned long long nbad = 0;
-        CHECK_CUDA(cudaMemcpyAsync(&nbad, bad, sizeof nbad, cudaMemcpyDeviceToHost, s));
-        CHECK_CUDA(cudaStreamSynchronize(s));
-        if (nbad) {
-          std::fprintf(stderr, "%ld x %ld batch %ld p %d: %llu outputs not finite\n", long(M), long(K), long(n), p, nbad);
+        bool ok = false;
+        const double t = time_ours(gemm, args, ws, ws_bytes, y, bad, n, M, s, ok);
+        if (!ok) {
+          std::fprintf(stderr, "%ld x %ld batch %ld p %d: outputs not finite\n", long(M), long(K), long(n), p);
           return 1;
         }
-        const double t = time_graph(s, [&] {
-          for (int i = 0; i < kCallsPerGraph; ++i) gemm(args[i % bcq_copies], ws, ws_bytes, s);
-        });
+        if (sweep) {
+          auto one = [&](auto tag) {
+            using G = cuda::Gemm<__half, half_t, SliceTuning<decltype(tag)::value>>;
+            G g2;
+            g2.initialize();
+            auto a2 = retype<G>(args);
+            for (auto& x2 : a2) x2.path = cuda::GemmPath::kFusedDequant;
+            bool ok2 = false;
+            const double t2 = time_ours(g2, a2, ws, ws_bytes, y, bad, n, M, s, ok2);
+            std::printf("  sweep %5ldx%-5ld n=%ld p=%d slices=%d: %.2f us%s\n", long(M), long(K), long(n), p,
+                        int(decltype(tag)::value), t2, ok2 ? "" : " NOT FINITE");
+          };
+          one(std::integral_constant<int, 1>{});
+          one(std::integral_constant<int, 2>{});
+          one(std::integral_constant<int, 4>{});
+          one(std::integral_constant<int, 8>{});
+        }
         const double bytes = double(p) * M * K / 8 + double(p + 1) * (K / 128) * M * 2 + n * K * 2 + n * M * 2;
         const double roof = 1e6 * bytes / kPeakBytesPerSecond;
-        const char* path = cuda::Gemm<__half>::path(args[0]) == cuda::GemmPath::kFused ? "fused" : "deq+cub";
-        std::printf("%5ldx%-5ld %5ld %2d %-7s %9.2f %9.2f %9.2f %5.0f%% %8.0f %7.2fx\n", long(M), long(K), long(n), p,
+        const char* path = cuda::to_string(cuda::Gemm<__half>::path(args[0]));
+        std::printf("%5ldx%-5ld %5ld %2d %-10s %9.2f %9.2f %9.2f %5.0f%% %8.0f %7.2fx\n", long(M), long(K), long(n), p,
                     path, t, t_fp16, roof, 100 * roof / t, bytes / (t * 1e3), t_fp16 / t);
         if (csv)
           std::fprintf(csv, "%ld,%ld,%ld,%d,%s,%.3f,%.3f,%.3f,%.4f,%.4f,%.1f\n", long(M), long(K), long(n), p, path, t,

@@ -94,7 +94,7 @@ double tolerance() {
 //! Run one call and compare every row with the float64 reference at that row's precision.
 template <class E>
 void check_call(const MultiPrecisionWeights<>& w, const cuda::DeviceWeights<>& dw, index_t n, int bits,
-                const std::vector<int>* row_bits, const char* what) {
+                const std::vector<int>* row_bits, const char* what, cuda::GemmPath path = cuda::GemmPath::kAuto) {
   using H = Host<E>;
   const index_t M = w.rows(), K = w.cols();
   const auto x = random_x<E>(n, K);
@@ -112,8 +112,10 @@ void check_call(const MultiPrecisionWeights<>& w, const cuda::DeviceWeights<>& d
   args.batch = n;
   args.bits = bits;
   args.row_bits = row_bits ? dbits.ptr : nullptr;
+  args.path = path;
   const cuda::Check chk = cuda::Gemm<E>::can_implement(args);
-  INFO(what, " M=", M, " K=", K, " g=", w.group(), " n=", n, " p=", bits, " ", chk.message);
+  INFO(what, " M=", M, " K=", K, " g=", w.group(), " n=", n, " p=", bits, " path=", cuda::to_string(cuda::Gemm<E>::path(args)),
+       " ", chk.message);
   REQUIRE(chk.ok());
   const std::size_t ws_bytes = cuda::Gemm<E>::workspace_size(args);
   DeviceBuffer<unsigned char> ws(ws_bytes);
@@ -171,7 +173,9 @@ void fused_small() {
     const auto w = random_weights(c.M, c.K, c.g, 2, 4);
     const cuda::DeviceWeights<> dw(w);
     for (int p = 2; p <= 4; ++p)
-      for (index_t n : {1, 3, 8, 13}) check_call<E>(w, dw, n, p, nullptr, "fused small");
+      for (index_t n : {1, 3, 8, 13})
+        for (const auto path : {cuda::GemmPath::kFusedDequant, cuda::GemmPath::kFusedBitSerial})
+          check_call<E>(w, dw, n, p, nullptr, "fused small", path);
   }
 }
 
@@ -187,8 +191,11 @@ void fused_shapes() {
                        Case{333, 1536, 256, 2, 5, true}, Case{129, 4096, 4096, 2, 4, false}}) {
     const auto w = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
     const cuda::DeviceWeights<> dw(w);
-    for (int p = c.p_min; p <= c.p_max; ++p)
-      for (index_t n : {1, 2, 16, 17, 40, 64}) check_call<E>(w, dw, n, p, nullptr, "fused");
+    for (int p = c.p_min; p <= c.p_max; ++p) {
+      for (index_t n : {1, 2, 16, 17, 40, 64, 65}) check_call<E>(w, dw, n, p, nullptr, "auto");
+      for (index_t n : {1, 17}) check_call<E>(w, dw, n, p, nullptr, "bit-serial", cuda::GemmPath::kFusedBitSerial);
+      check_call<E>(w, dw, 5, p, nullptr, "dequant+cublas", cuda::GemmPath::kDequantCublas);
+    }
   }
 }
 
@@ -197,7 +204,10 @@ void dequant_cublas() {
   if (!have_gpu()) return;
   const auto w = random_weights(301, 1024, 128, 2, 4);
   const cuda::DeviceWeights<> dw(w);
-  for (int p = 2; p <= 4; ++p) check_call<E>(w, dw, 97, p, nullptr, "dequant+cublas");
+  for (int p = 2; p <= 4; ++p) {
+    check_call<E>(w, dw, 97, p, nullptr, "dequant+cublas");
+    check_call<E>(w, dw, 97, p, nullptr, "fused-dq, 4 batch blocks", cuda::GemmPath::kFusedDequant);
+  }
   const auto w2 = random_weights(70, 320, 320, 2, 3);
   const cuda::DeviceWeights<> dw2(w2);
   check_call<E>(w2, dw2, 130, 3, nullptr, "dequant+cublas g=K");

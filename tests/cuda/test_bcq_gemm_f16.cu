@@ -85,6 +85,22 @@ TEST_CASE("can_implement names what it cannot take") {
   b = a;
   b.weights.layout.rows = 41;
   CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kInvalidProblem);
+  // A forced one-precision path cannot take per-row precision.
+  b = a;
+  b.row_bits = reinterpret_cast<const int*>(std::uintptr_t(4096));
+  CHECK(cuda::Gemm<__half>::can_implement(b).ok());
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedBitSerial);
+  b.path = cuda::GemmPath::kFusedDequant;
+  r = cuda::Gemm<__half>::can_implement(b);
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("per-row") != std::string::npos);
+  // Dispatcher: register-dequantizing up to kMaxFusedBatch, then dequantize + cuBLAS.
+  b = a;
+  b.batch = cuda::DefaultTuning::kMaxFusedBatch;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  CHECK(cuda::Gemm<__half>::workspace_size(b) == 0);
+  b.batch += 1;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kDequantCublas);
   // run() reports, never launches, on a bad problem.
   cuda::Gemm<__half> gemm;
   b = a;

@@ -1,7 +1,12 @@
 // AnyBCQ — y = x·Ŵ_pᵀ on the GPU at a run-time precision p (per call or per activation row).
 //
-// Paths (the dispatcher picks one):
-//  * fused (batch ≤ Tuning::kMaxFusedBatch, and any batch with per-row precision): one kernel reads
+// Paths (the dispatcher picks one; Arguments::path can force one):
+//  * fused, register-dequantizing (uniform precision, batch ≤ Tuning::kMaxFusedBatch): each warp streams
+//    the p planes of one 16-row tile over a slice of K, rebuilds Ŵ_p of every 16×16 tensor-core step in
+//    registers (per two weights and plane: one LOP3, one exact subtraction, one FMA with 2α_i, starting
+//    from β − Σα_i) and runs one m16n8k16 mma per 8 activation rows with fp32 accumulation; the K slices
+//    of a tile are added in shared memory in a fixed order.
+//  * fused, bit-serial (per-row precision, any batch): one kernel reads
 //    every needed bit plane once for up to 32 activation rows (streamed through a per-warp cp.async
 //    ring in shared memory together with the chunk's scales), turns bits into tensor-core operands with
 //    one LOP3 per two weights, runs m16n8k16 mma with fp32 accumulation per plane, folds the per-group
@@ -9,9 +14,10 @@
 //    splits K over the warps of a block and reduces in shared memory in a fixed order (deterministic,
 //    no atomics, every output written once).
 //  * dequantize + cuBLAS (uniform precision, batch > Tuning::kMaxFusedBatch): Ŵ_p is written to the
-//    workspace in the activation type, then one cublasGemmEx with fp32 compute.
+//    workspace in the activation type (the same register dequantization), then one cublasGemmEx with
+//    fp32 compute.
 //
-// Operand trick of the fused path: with a bit b at mantissa position j of a 16-bit float whose other
+// Operand trick of the bit-serial path: with a bit b at mantissa position j of a 16-bit float whose other
 // bits encode 2^e (e chosen so that position j weighs 1), the register value is exactly c + b with
 // c ∈ {16, 8, 4, 2}. Per plane the mma then gives C = Σ (c_q + b_q)·x_q; one extra mma per step with
 // constant operands gives E = Σ (c_q + ½)·x_q and S = Σ x_q, so Σ (2b_q − 1)·x_q = 2(C − E) exactly up
@@ -36,15 +42,32 @@ namespace cuda {
 
 //! Tuning constants of the GEMM kernels (a tag type: pass another one with the same members to retune).
 struct DefaultTuning {
-  static constexpr int kWarps = 8;            //!< warps per block of the fused kernel (they split K)
-  static constexpr int kMaxTilesN = 4;        //!< 8-row batch tiles per fused block (≤ 32 rows)
-  static constexpr int kMaxFusedBatch = 16;   //!< uniform precision: fused kernel up to this batch
+  static constexpr int kWarps = 8;            //!< warps per block of the bit-serial kernel (they split K)
+  static constexpr int kMaxTilesN = 4;        //!< 8-row batch tiles per bit-serial block (≤ 32 rows)
+  static constexpr int kDqWarps = 8;          //!< warps per block of the register-dequantizing kernel
+  static constexpr int kDqSlices = 0;         //!< K slices per block of that kernel (0: chosen per shape)
+  static constexpr int kMaxFusedBatch = 64;   //!< uniform precision: register-dequantizing kernel up to here
   static constexpr int kDequantWarps = 8;     //!< warps per block of the dequantize kernel
   static constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;  //!< bytes handed to cuBLAS
 };
 
-//! Which implementation a call takes.
-enum class GemmPath { kFused, kDequantCublas };
+//! Which implementation a call takes (kAuto: the dispatcher picks; the others force one path).
+enum class GemmPath {
+  kAuto,
+  kFusedBitSerial,  //!< tensor cores on bit planes, one mma per plane; any batch, per-row precision
+  kFusedDequant,    //!< Ŵ_p rebuilt in registers, one mma per step; uniform precision
+  kDequantCublas,   //!< Ŵ_p written to the workspace, then cublasGemmEx; uniform precision
+};
+
+inline const char* to_string(GemmPath p) {
+  switch (p) {
+    case GemmPath::kAuto: return "auto";
+    case GemmPath::kFusedBitSerial: return "bitserial";
+    case GemmPath::kFusedDequant: return "fused-dq";
+    case GemmPath::kDequantCublas: return "deq+cublas";
+  }
+  return "?";
+}
 
 namespace detail {
 
@@ -64,6 +87,7 @@ struct FusedParams {
   const int* row_bits = nullptr;  //!< per-row precision (device), or nullptr
   int fold_blocks = 4;            //!< 64-column blocks per scale fold (1: g = 64, 2: g = 128, 4: else)
   index_t batch_blocks = 1;       //!< blocks along the batch (each NT·8 rows)
+  int tm = 1, ks = 1;             //!< register-dequantizing kernel: row tiles × K slices per block
 };
 
 template <class E>
@@ -135,6 +159,7 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
+__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
 
 //! Pipeline depth (chunks in flight per warp) for a kernel reading up to kPlanes planes.
 __host__ __device__ constexpr int stages_for(int planes) { return planes <= 2 ? 6 : planes <= 4 ? 4 : 2; }
@@ -166,6 +191,72 @@ template <int kPos>
 __device__ __forceinline__ std::uint32_t align_step(std::uint32_t w, int s) {
   const int sh = kPos - 4 * s;
   return sh >= 0 ? (w << sh) : (w >> (-sh));
+}
+
+//! Uniform-precision scales of one 16-row tile: entry (grp, b) is the 16-row run of α^p_b (b < p) or
+//! β^p (b == p) starting at row 16·rt.
+template <class Scale>
+struct TileScaleRuns {
+  const Scale* a_run0;
+  const Scale* b_run0;
+  const Scale* a_end;
+  const Scale* b_end;
+  int bits, M;
+  __device__ __forceinline__ TileScaleRuns(const FusedParams<Scale>& prm, index_t rt, int p) : bits(p), M(int(prm.M)) {
+    const int pu = max(p, 1);
+    a_run0 = prm.alpha + prm.scales.alpha_base(pu) + rt * 16;
+    b_run0 = prm.beta ? prm.beta + prm.scales.beta_base(pu) + rt * 16 : prm.alpha;
+    a_end = prm.alpha + prm.scales.alpha_size();
+    b_end = prm.beta ? prm.beta + prm.scales.beta_size() : prm.alpha;
+  }
+  __device__ __forceinline__ const Scale* run(int grp, int b) const {
+    return b < bits ? a_run0 + (grp * bits + b) * M : b_run0 + grp * M;
+  }
+  __device__ __forceinline__ const Scale* end(int b) const { return b < bits ? a_end : b_end; }
+};
+
+//! Issues cp.async copies of the 16-byte windows covering entries (grp0 + u, b), u < ng, b < nb, of a
+//! tile's scale runs into `dst` (entry (u, b) at dst + (u·(kPlanes + 1) + b)·kWin); groups past G and
+//! bytes past the end of a table become zeros. `any` is any valid global address (source of 0-byte copies).
+template <int kPlanes, class Scale>
+__device__ __forceinline__ void copy_scale_windows(uint4* dst, const TileScaleRuns<Scale>& runs, int grp0, int ng, int nb,
+                                                   int G, const void* any, int lane) {
+  constexpr int kWin = scale_window<Scale>();
+  for (int L = lane; L < nb * kWin; L += 32) {
+    const int b = L / kWin, j = L % kWin;
+    const Scale* end = runs.end(b);
+    for (int u = 0; u < ng; ++u) {
+      uint4* d = dst + (u * (kPlanes + 1) + b) * kWin + j;
+      const int grp = grp0 + u;
+      const char* src = static_cast<const char*>(any);
+      int bytes = 0;
+      if (grp < G) {
+        src = reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(runs.run(grp, b)) & ~std::uintptr_t(15)) + 16 * j;
+        const std::ptrdiff_t left = reinterpret_cast<const char*>(end) - src;
+        bytes = left <= 0 ? 0 : left >= 16 ? 16 : int(left);
+      }
+      if (bytes == 16 || bytes == 0) {
+        cp_async16_zfill(d, src, bytes);
+      } else {  // the last piece of the array: copy only what exists (2-byte steps), zero the rest
+        std::uint32_t w4[4] = {0u, 0u, 0u, 0u};
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+          if (2 * e < bytes)
+            w4[e >> 1] |= std::uint32_t(__ldg(reinterpret_cast<const unsigned short*>(src) + e)) << (16 * (e & 1));
+        *d = make_uint4(w4[0], w4[1], w4[2], w4[3]);
+      }
+    }
+  }
+}
+
+//! Entry (grp0 + u, b) for rows g and g + 8 of the tile, from windows copied by copy_scale_windows.
+template <int kPlanes, class Scale>
+__device__ __forceinline__ float2 window_scales(const uint4* src, const TileScaleRuns<Scale>& runs, int u, int grp, int b,
+                                                int g) {
+  constexpr int kWin = scale_window<Scale>();
+  const int off = int(reinterpret_cast<std::uintptr_t>(runs.run(grp, b)) & 15u);
+  const Scale* sp = reinterpret_cast<const Scale*>(reinterpret_cast<const char*>(src + (u * (kPlanes + 1) + b) * kWin) + off);
+  return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
 }
 
 //! Loads α^p_i (i < p, zero above) and β^p for group grp, row m; zeros for rows past M.
@@ -279,7 +370,6 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
   // the chunk's scales (16-byte windows around each 16-row run of α^p and β^p, read by all lanes
   // after a __syncwarp).
   constexpr int kStages = stages_for(kPlanes);
-  constexpr int kWin = scale_window<Scale>();
   constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
   extern __shared__ uint4 ring_all[];
   uint4* ring = ring_all + warp * (kStages * kStageU4);
@@ -290,16 +380,7 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
   const int G = int(prm.scales.groups);
   // Group of column k: a shift for g = 64, 128, a division otherwise (once per chunk).
   auto group_of = [&](int k) { return fold_shift == 0 ? k >> 6 : fold_shift == 1 ? k >> 7 : k / int(prm.group); };
-  // Uniform precision: first 16-row run of α^p (plane 0, group 0) and β^p of this row tile.
-  const int pu = max(prm.bits, 1);
-  const Scale* a_run0 = prm.alpha + prm.scales.alpha_base(pu) + rt * 16;
-  const Scale* b_run0 = prm.beta ? prm.beta + prm.scales.beta_base(pu) + rt * 16 : prm.alpha;
-  const Scale* a_end = prm.alpha + prm.scales.alpha_size();
-  const Scale* b_end = prm.beta ? prm.beta + prm.scales.beta_size() : prm.alpha;
-  // Run of entry (grp, b): b < p → α_b, b == p → β.
-  auto scale_run = [&](int grp, int b) -> const Scale* {
-    return b < prm.bits ? a_run0 + (grp * prm.bits + b) * M : b_run0 + grp * M;
-  };
+  const TileScaleRuns<Scale> runs(prm, rt, prm.bits);
   auto issue = [&](int i) {
     if (i < n_my) {
       const int cc = warp + i * W;
@@ -307,35 +388,7 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
 #pragma unroll
       for (int b = 0; b < kPlanes; ++b)
         if (b < p_hi) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
-      if (!mixed) {
-        const int grp0 = group_of(cc * 256);
-        for (int L = lane; L < nb * kWin; L += 32) {
-          const int b = L / kWin, j = L % kWin;
-          const Scale* end = b < prm.bits ? a_end : b_end;
-          for (int u = 0; u < ng; ++u) {
-            uint4* dst = slot + kPlanes * 32 + (u * (kPlanes + 1) + b) * kWin + j;
-            const int grp = grp0 + u;
-            const char* src = reinterpret_cast<const char*>(prm.planes);
-            int bytes = 0;
-            if (grp < G) {
-              src = reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(scale_run(grp, b)) &
-                                                  ~std::uintptr_t(15)) + 16 * j;
-              const std::ptrdiff_t left = reinterpret_cast<const char*>(end) - src;
-              bytes = left <= 0 ? 0 : left >= 16 ? 16 : int(left);
-            }
-            if (bytes == 16 || bytes == 0) {
-              cp_async16_zfill(dst, src, bytes);
-            } else {  // the last piece of the array: copy only what exists (2-byte steps), zero the rest
-              std::uint32_t w4[4] = {0u, 0u, 0u, 0u};
-#pragma unroll
-              for (int e = 0; e < 8; ++e)
-                if (2 * e < bytes)
-                  w4[e >> 1] |= std::uint32_t(__ldg(reinterpret_cast<const unsigned short*>(src) + e)) << (16 * (e & 1));
-              *dst = make_uint4(w4[0], w4[1], w4[2], w4[3]);
-            }
-          }
-        }
-      }
+      if (!mixed) copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, group_of(cc * 256), ng, nb, G, prm.planes, lane);
     }
     cp_async_commit();
   };
@@ -408,13 +461,11 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
         if (!mixed) {
           const int u = B >> fold_shift;
           const int grp = group_of(c * 256) + u;
-          const char* sb = reinterpret_cast<const char*>(slot + kPlanes * 32 + u * (kPlanes + 1) * kWin);
 #pragma unroll
           for (int b = 0; b <= kPlanes; ++b) {
             if (b < nb) {
-              const int off = int(reinterpret_cast<std::uintptr_t>(scale_run(grp, b)) & 15u);
-              const Scale* sp = reinterpret_cast<const Scale*>(sb + b * (kWin * 16) + off);
-              const float lo = scale_to_float(sp[g]), hi = scale_to_float(sp[g + 8]);
+              const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
+              const float lo = v.x, hi = v.y;
               if (b < prm.bits) {
                 if (b < kPlanes) {
                   ua_lo[b < kPlanes ? b : 0] = lo;
@@ -530,59 +581,339 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
   }
 }
 
-//! Dequantize Ŵ_p (M×K, row-major, element type E) from MmaTiled planes: one warp per fragment block.
+//! d = a − b on two 16-bit floats of type E (exact here: a = c + b with c and b representable).
+template <class E>
+__device__ __forceinline__ std::uint32_t sub2(std::uint32_t a, std::uint32_t b) {
+  std::uint32_t d;
+  if constexpr (std::is_same_v<E, __half>)
+    asm("sub.rn.f16x2 %0, %1, %2;\n" : "=r"(d) : "r"(a), "r"(b));
+  else
+    asm("sub.rn.bf16x2 %0, %1, %2;\n" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+//! d = a·b + c on two 16-bit floats of type E (one rounding).
+template <class E>
+__device__ __forceinline__ std::uint32_t fma2(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+  std::uint32_t d;
+  if constexpr (std::is_same_v<E, __half>)
+    asm("fma.rn.f16x2 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  else
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+//! Scales of one group for the two rows (g, g + 8) a lane dequantizes: α_i and β as floats.
+template <int kPlanes>
+struct GroupScales {
+  float a[kPlanes][2];
+  float b[2];
+};
+
+//! Loads α^p_i, β^p of group grp for rows m[0], m[1] (rows already clamped into 0..M−1).
+template <int kPlanes, class Scale>
+__device__ __forceinline__ void load_group(const FusedParams<Scale>& prm, const Scale* abase, const Scale* bbase,
+                                           int grp, const int (&m)[2], GroupScales<kPlanes>& s) {
+  const int M = int(prm.M);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+#pragma unroll
+    for (int i = 0; i < kPlanes; ++i) s.a[i][h] = scale_to_float(abase[index_t(grp * kPlanes + i) * M + m[h]]);
+    s.b[h] = bbase ? scale_to_float(bbase[index_t(grp) * M + m[h]]) : 0.0f;
+  }
+}
+
+//! Dequantization constants of one group in element type E, both halves equal: 2α_i per plane and
+//! β − Σα_i per row, so that ŵ = (β − Σα_i) + Σ 2α_i·b_i with b_i ∈ {0, 1}.
+template <class Element, int kPlanes>
+struct DequantConsts {
+  std::uint32_t a2[kPlanes][2];
+  std::uint32_t b2[2];
+  DequantConsts() = default;
+  __device__ __forceinline__ explicit DequantConsts(const GroupScales<kPlanes>& s) { set(s); }
+  __device__ __forceinline__ void set(const GroupScales<kPlanes>& s) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float sum = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kPlanes; ++i) {
+        a2[i][h] = pack2<Element>(2.0f * s.a[i][h], 2.0f * s.a[i][h]);
+        sum += s.a[i][h];
+      }
+      b2[h] = pack2<Element>(s.b[h] - sum, s.b[h] - sum);
+    }
+  }
+};
+
+//! The A operand registers of mma step s of one 64-column word: Ŵ_p for rows g, g + 8 (register r
+//! holds row g + 8·(r mod 2)), rebuilt from kPlanes plane words in element arithmetic: per register
+//! and plane one LOP3 (bit → c + b), one exact subtraction (→ b) and one FMA with 2α_i.
+template <class Element, int kPlanes>
+__device__ __forceinline__ void dequant_step(const std::uint32_t (&words)[kPlanes], int s,
+                                             const DequantConsts<Element, kPlanes>& dc,
+                                             const std::uint32_t (&dmask)[4], const std::uint32_t (&dbase)[4],
+                                             std::uint32_t (&a)[4]) {
+  using Bits = OperandBits<Element>;
+#pragma unroll
+  for (int r = 0; r < 4; ++r) a[r] = dc.b2[r & 1];
+#pragma unroll
+  for (int b = 0; b < kPlanes; ++b) {
+    const std::uint32_t w = align_step<Bits::kPos>(words[b], s);
+#pragma unroll
+    for (int r = 0; r < 4; ++r) a[r] = fma2<Element>(sub2<Element>(and_or(w, dmask[r], dbase[r]), dbase[r]), dc.a2[b][r & 1], a[r]);
+  }
+}
+
+//! Group of the 64-column word starting at column k: a shift for g = 64, 128, a division otherwise,
+//! clamped to the last group (padding columns past K meet zero activations).
+template <class Scale>
+__device__ __forceinline__ int word_group(const FusedParams<Scale>& prm, int k) {
+  const int grp = prm.fold_blocks == 1 ? k >> 6 : prm.fold_blocks == 2 ? k >> 7 : k / int(prm.group);
+  return min(grp, int(prm.scales.groups) - 1);
+}
+
+//! Register-dequantizing tensor-core kernel (uniform precision kPlanes, batch tile NT·8 rows).
+//! A block of Tuning::kDqWarps warps holds prm.tm row tiles × prm.ks K slices (tm·ks = kDqWarps): warp
+//! (wm, wk) takes row tile blockIdx·tm + wm and the chunks wk, wk + ks, …, streams each chunk's planes
+//! and scale windows through a per-warp cp.async ring in shared memory, rebuilds Ŵ_p of each 16×16 step
+//! in registers (element type, exact 0/1 planes, one rounding per FMA) and runs one m16n8k16 mma per 8
+//! batch rows with fp32 accumulation. Activations are loaded two 64-column words ahead (NT ≤ 2). The ks
+//! partial sums of a row tile are added in shared memory in slice order (deterministic, no atomics);
+//! every output is written once.
+template <class Tuning, class Element, class Scale, int kPlanes, int NT>
+__global__ void __launch_bounds__(Tuning::kDqWarps * 32, 2) dqmma_kernel(const FusedParams<Scale> prm) {
+  constexpr bool kPrefetchX = NT <= 2;
+  constexpr int kStages = stages_for(kPlanes);
+  constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
+  using Bits = OperandBits<Element>;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int TM = prm.tm, S = prm.ks;
+  const int wm = warp % TM, wk = warp / TM;
+  const int bb = int(blockIdx.x % prm.batch_blocks);
+  const index_t rt0 = (blockIdx.x / prm.batch_blocks) * TM;
+  const index_t rt = rt0 + wm;
+  const index_t n_base = index_t(bb) * (NT * 8);
+  const int K = int(prm.K), chunks = int(prm.chunks);
+  extern __shared__ uint4 smem_dq[];
+  uint4* ring = smem_dq + warp * (kStages * kStageU4);
+
+  // kCh independent accumulator chains (mma step s feeds chain s mod kCh), added in a fixed order.
+  constexpr int kCh = NT <= 2 ? 2 : 1;
+  float acc[kCh][NT][4];
+#pragma unroll
+  for (int h = 0; h < kCh; ++h)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[h][nt][c] = 0.0f;
+
+  if (rt < prm.row_tiles) {
+    std::uint32_t dmask[4], dbase[4];
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      dmask[r] = opaque((1u << (Bits::kPos + r)) | (1u << (Bits::kPos + r + 16)));
+      dbase[r] = opaque(Bits::base(r));
+    }
+    const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
+    const uint4* wtile = prm.planes + rt * prm.chunks * 32 + lane;
+    const TileScaleRuns<Scale> runs(prm, rt, kPlanes);
+    const int fold_shift = prm.fold_blocks == 1 ? 0 : prm.fold_blocks == 2 ? 1 : 2;
+    const int ng = 4 >> fold_shift;  // groups per chunk for g = 64, 128; one otherwise
+    const int nb = kPlanes + (prm.beta ? 1 : 0);
+    const int G = int(prm.scales.groups);
+    auto chunk_group = [&](int c) { return fold_shift == 0 ? c * 4 : fold_shift == 1 ? c * 2 : (c * 256) / int(prm.group); };
+
+    const uint4* xrow[NT];
+    bool xok[NT];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const index_t n = n_base + nt * 8 + g;
+      xok[nt] = n < prm.batch;
+      xrow[nt] = reinterpret_cast<const uint4*>(static_cast<const Element*>(prm.x) + (xok[nt] ? n : 0) * prm.K + 16 * t);
+    }
+    auto load_x = [&](int kb, std::uint32_t(&dst)[NT][8]) {
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        if (xok[nt] && kb + 16 * t < K) {
+          const uint4* xp = xrow[nt] + (kb >> 3);
+          const uint4 v0 = __ldg(xp), v1 = __ldg(xp + 1);
+          dst[nt][0] = v0.x; dst[nt][1] = v0.y; dst[nt][2] = v0.z; dst[nt][3] = v0.w;
+          dst[nt][4] = v1.x; dst[nt][5] = v1.y; dst[nt][6] = v1.z; dst[nt][7] = v1.w;
+        } else {
+#pragma unroll
+          for (int e = 0; e < 8; ++e) dst[nt][e] = 0u;
+        }
+      }
+    };
+
+    const int n_my = wk < chunks ? (chunks - wk + S - 1) / S : 0;
+    auto issue = [&](int i) {
+      if (i < n_my) {
+        const int cc = wk + i * S;
+        uint4* slot = ring + (i % kStages) * kStageU4;
+#pragma unroll
+        for (int b = 0; b < kPlanes; ++b) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
+        copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, min(chunk_group(cc), G - 1), ng, nb, G, prm.planes, lane);
+      }
+      cp_async_commit();
+    };
+#pragma unroll
+    for (int i = 0; i < kStages - 1; ++i) issue(i);
+
+    // Activations two 64-column words ahead (NT ≤ 2): word w of a chunk sits in xq[w mod 2].
+    std::uint32_t xq[2][NT][8];
+    if constexpr (kPrefetchX) {
+      load_x(n_my > 0 ? wk * 256 : K, xq[0]);
+      load_x(n_my > 0 ? wk * 256 + 64 : K, xq[1]);
+    }
+
+    for (int i = 0; i < n_my; ++i) {
+      const int c = wk + i * S;
+      const int nw = min(4, (K - c * 256 + 63) >> 6);  // valid 64-column words in this chunk
+      const int grp0 = min(chunk_group(c), G - 1);
+      cp_async_wait<kStages - 2>();
+      __syncwarp();
+      const uint4* slot = ring + (i % kStages) * kStageU4;
+      uint4 q[kPlanes];
+#pragma unroll
+      for (int b = 0; b < kPlanes; ++b) q[b] = slot[b * 32 + lane];
+      // Pull the next chunk's activations into L1 now, so that the per-word loads below hit L1.
+      if (i + 1 < n_my) {
+        const int kn = (c + S) * 256;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int w = 0; w < 4; ++w)
+            if (xok[nt] && kn + 64 * w + 16 * t < K) prefetch_l1(xrow[nt] + ((kn + 64 * w) >> 3));
+      }
+      GroupScales<kPlanes> sc;
+      DequantConsts<Element, kPlanes> dc;
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        if (w < nw) {
+          const int kb = c * 256 + 64 * w;
+          const int u = w >> fold_shift;
+          if ((w & ((1 << fold_shift) - 1)) == 0) {  // first word of a group: its scales from the ring
+            const int grp = min(grp0 + u, G - 1);
+#pragma unroll
+            for (int b = 0; b < kPlanes; ++b) {
+              const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
+              sc.a[b][0] = v.x;
+              sc.a[b][1] = v.y;
+            }
+            if (prm.beta) {
+              const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, kPlanes, g);
+              sc.b[0] = v.x;
+              sc.b[1] = v.y;
+            } else {
+              sc.b[0] = sc.b[1] = 0.0f;
+            }
+            dc.set(sc);
+          }
+          std::uint32_t xb[NT][8];
+          if constexpr (kPrefetchX) {
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+              for (int e = 0; e < 8; ++e) xb[nt][e] = xq[w & 1][nt][e];
+            // Word w + 2: in this chunk, or word w − 2 of this warp's next chunk.
+            load_x(w + 2 < 4 ? kb + 128 : (i + 1 < n_my ? (c + S) * 256 + 64 * (w - 2) : K), xq[w & 1]);
+          } else {
+            load_x(kb, xb);
+          }
+          std::uint32_t words[kPlanes];
+#pragma unroll
+          for (int b = 0; b < kPlanes; ++b) words[b] = component(q[b], w);
+#pragma unroll
+          for (int s = 0; s < 4; ++s) {
+            std::uint32_t a[4];
+            dequant_step<Element, kPlanes>(words, s, dc, dmask, dbase, a);
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt) mma16816<Element>(acc[s % kCh][nt], a, xb[nt][2 * s], xb[nt][2 * s + 1]);
+          }
+        }
+      }
+      __syncwarp();
+      issue(i + kStages - 1);  // refills the slot read in the previous iteration
+    }
+    cp_async_wait<0>();
+  }
+
+  // Sum the ks slices of each row tile in slice order, then write. The reduction buffer follows the rings.
+  float* red = reinterpret_cast<float*>(smem_dq + Tuning::kDqWarps * kStages * kStageU4);  // [ks][tm][NT·4][32]
+  const int per_tile = NT * 4 * 32;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int cc = 0; cc < 4; ++cc) {
+      float v = acc[0][nt][cc];
+#pragma unroll
+      for (int h = 1; h < kCh; ++h) v += acc[h][nt][cc];
+      red[(wk * TM + wm) * per_tile + (nt * 4 + cc) * 32 + lane] = v;
+    }
+  __syncthreads();
+  Element* y = static_cast<Element*>(prm.y);
+  for (int idx = threadIdx.x; idx < TM * per_tile; idx += blockDim.x) {
+    const int tm = idx / per_tile, rem = idx % per_tile;
+    const int v = rem >> 5, l = rem & 31;
+    const int nt = v >> 2, cc = v & 3;
+    const index_t m = (rt0 + tm) * 16 + (l >> 2) + 8 * (cc >> 1);
+    const index_t n = n_base + nt * 8 + 2 * (l & 3) + (cc & 1);
+    if (m < prm.M && n < prm.batch) {
+      float sum = 0.0f;
+      for (int k = 0; k < S; ++k) sum += red[(k * TM + tm) * per_tile + rem];
+      y[n * prm.M + m] = from_f32<Element>(sum);
+    }
+  }
+}
+
+//! Dequantize Ŵ_p (M×K, row-major, element type E) from MmaTiled planes for the cuBLAS path: one warp
+//! per 16×256 fragment block, the same register dequantization as dqmma_kernel, 16-byte stores (the
+//! four lanes of a row write 128 contiguous bytes).
 template <class Tuning, class Element, class Scale, int kPlanes>
 __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
     dequantize_kernel(const FusedParams<Scale> prm, Element* out) {
+  using Bits = OperandBits<Element>;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const index_t blk = index_t(blockIdx.x) * Tuning::kDequantWarps + warp;
   if (blk >= prm.row_tiles * prm.chunks) return;
   const index_t rt = blk / prm.chunks, c = blk % prm.chunks;
   const int g = lane >> 2, t = lane & 3;
-  constexpr int p = kPlanes;
+  const int M = int(prm.M), K = int(prm.K);
   const index_t plane_stride = prm.row_tiles * prm.chunks * 32;
-  std::uint32_t words[kPlanes][4];
+  uint4 q[kPlanes];
 #pragma unroll
-  for (int b = 0; b < p; ++b) {
-    const uint4 v = load_stream(prm.planes + b * plane_stride + blk * 32 + lane);
-    words[b][0] = v.x;
-    words[b][1] = v.y;
-    words[b][2] = v.z;
-    words[b][3] = v.w;
+  for (int b = 0; b < kPlanes; ++b) q[b] = load_stream(prm.planes + b * plane_stride + blk * 32 + lane);
+  std::uint32_t dmask[4], dbase[4];
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    dmask[r] = opaque((1u << (Bits::kPos + r)) | (1u << (Bits::kPos + r + 16)));
+    dbase[r] = opaque(Bits::base(r));
   }
+  const int m0 = int(rt) * 16 + g;
+  const int rows[2] = {min(m0, M - 1), min(m0 + 8, M - 1)};
+  const Scale* abase = prm.alpha + prm.scales.alpha_base(kPlanes);
+  const Scale* bbase = prm.beta ? prm.beta + prm.scales.beta_base(kPlanes) : nullptr;
 #pragma unroll
-  for (int rl = 0; rl < 2; ++rl) {
-    const index_t m = rt * 16 + g + 8 * rl;
-    if (m >= prm.M) continue;
+  for (int w = 0; w < 4; ++w) {
+    const int k0 = int(c) * 256 + 64 * w + 16 * t;
+    if (k0 >= K) continue;
+    GroupScales<kPlanes> sc;
+    load_group<kPlanes>(prm, abase, bbase, word_group(prm, int(c) * 256 + 64 * w), rows, sc);
+    const DequantConsts<Element, kPlanes> dc(sc);
+    std::uint32_t words[kPlanes];
 #pragma unroll
-    for (int w = 0; w < 4; ++w) {
-      const index_t k0 = c * 256 + 64 * w + 16 * t;
-      if (k0 >= prm.K) continue;
-      const index_t grp = k0 / prm.group;
-      float a[kPlanes], beta;
-      load_scales<kPlanes>(prm, p, grp, m, a, beta);
-      float vals[16];
+    for (int b = 0; b < kPlanes; ++b) words[b] = component(q[b], w);
+    std::uint32_t a[4][4];
 #pragma unroll
-      for (int e = 0; e < 16; ++e) {
-        const int s = e >> 2, rhi = (e >> 1) & 1, h = e & 1;
-        const int bit = 4 * s + 2 * rhi + rl + 16 * h;
-        float acc = beta;
+    for (int s = 0; s < 4; ++s) dequant_step<Element, kPlanes>(words, s, dc, dmask, dbase, a[s]);
+    // Row g + 8·h, columns 16t + 4s + {0,1} (register 2·0 + h) and + {2,3} (register 2 + h).
 #pragma unroll
-        for (int b = 0; b < p; ++b) acc += ((words[b][w] >> bit) & 1u) ? a[b] : -a[b];
-        vals[e] = acc;
-      }
-      uint4 o0, o1;
-      o0.x = pack2<Element>(vals[0], vals[1]);
-      o0.y = pack2<Element>(vals[2], vals[3]);
-      o0.z = pack2<Element>(vals[4], vals[5]);
-      o0.w = pack2<Element>(vals[6], vals[7]);
-      o1.x = pack2<Element>(vals[8], vals[9]);
-      o1.y = pack2<Element>(vals[10], vals[11]);
-      o1.z = pack2<Element>(vals[12], vals[13]);
-      o1.w = pack2<Element>(vals[14], vals[15]);
-      uint4* dst = reinterpret_cast<uint4*>(out + m * prm.K + k0);
-      dst[0] = o0;
-      dst[1] = o1;
+    for (int h = 0; h < 2; ++h) {
+      if (m0 + 8 * h >= M) continue;
+      uint4* dst = reinterpret_cast<uint4*>(out + index_t(m0 + 8 * h) * prm.K + k0);
+      dst[0] = make_uint4(a[0][h], a[0][2 + h], a[1][h], a[1][2 + h]);
+      dst[1] = make_uint4(a[2][h], a[2][2 + h], a[3][h], a[3][2 + h]);
     }
   }
 }
@@ -612,6 +943,7 @@ class Gemm {
     index_t batch = 0;
     int bits = 0;                   //!< precision of every row (used when row_bits is null)
     const int* row_bits = nullptr;  //!< device array of `batch` precisions, one per row of x; or null
+    GemmPath path = GemmPath::kAuto;  //!< force a path (tests, benchmarks); kAuto lets the dispatcher pick
   };
 
   Gemm() = default;
@@ -666,6 +998,11 @@ class Gemm {
       os << "precision p = " << a.bits << " is outside the weights' range " << w.p_min() << ".." << w.p_max();
       return fail(Status::kInvalidProblem);
     }
+    if (a.row_bits && (a.path == GemmPath::kFusedDequant || a.path == GemmPath::kDequantCublas)) {
+      os << "path " << to_string(a.path) << " takes one precision per call; per-row precision needs "
+         << to_string(GemmPath::kFusedBitSerial) << " (or kAuto)";
+      return fail(Status::kInvalidProblem);
+    }
     if (!w.planes || !w.alpha || !detail::aligned(w.planes, 16) || !detail::aligned(w.alpha, alignof(Scale)) ||
         (w.beta && !detail::aligned(w.beta, alignof(Scale)))) {
       os << "weight planes must be non-null and 16-byte aligned, scales non-null and aligned";
@@ -678,14 +1015,34 @@ class Gemm {
     return Check{};
   }
 
-  //! Path the dispatcher takes for `args`.
+  //! Path a call takes: a.path if forced, else per-row precision → bit-serial, batch ≤
+  //! Tuning::kMaxFusedBatch → register-dequantizing, larger batches → dequantize + cuBLAS.
   static GemmPath path(const Arguments& a) {
-    return (a.row_bits || a.batch <= Tuning::kMaxFusedBatch) ? GemmPath::kFused : GemmPath::kDequantCublas;
+    if (a.path != GemmPath::kAuto) return a.path;
+    if (a.row_bits) return GemmPath::kFusedBitSerial;
+    return a.batch <= Tuning::kMaxFusedBatch ? GemmPath::kFusedDequant : GemmPath::kDequantCublas;
   }
 
-  //! Device bytes run() needs as workspace (0 for the fused path).
+  //! Row tiles × K slices per block of the register-dequantizing kernel: as many slices as keep ≥ 2
+  //! chunks each, then halved (down to 2) while the grid still fills one wave of `resident_blocks`
+  //! (fewer, longer-lived warps share activations in L1 and hide more of the load latency).
+  static void dq_shape(index_t row_tiles, index_t chunks, index_t batch_blocks, index_t resident_blocks, int& tm,
+                       int& ks) {
+    constexpr int W = Tuning::kDqWarps;
+    ks = Tuning::kDqSlices;
+    if (ks <= 0) {
+      ks = W;
+      while (ks > 1 && chunks < 2 * ks) ks /= 2;
+      auto blocks = [&](int k) { return (row_tiles + W / k - 1) / (W / k) * batch_blocks; };
+      while (ks > 2 && blocks(ks / 2) * 5 >= resident_blocks * 4) ks /= 2;
+    }
+    if (ks > W) ks = W;
+    tm = W / ks;
+  }
+
+  //! Device bytes run() needs as workspace (0 for the fused paths).
   static std::size_t workspace_size(const Arguments& a) {
-    if (path(a) == GemmPath::kFused) return 0;
+    if (path(a) != GemmPath::kDequantCublas) return 0;
     const std::size_t w = static_cast<std::size_t>(a.weights.rows * a.weights.cols) * sizeof(Element);
     return round_up(w) + Tuning::kCublasWorkspace;
   }
@@ -705,7 +1062,16 @@ class Gemm {
       return Status::kWorkspaceTooSmall;
     }
     detail::FusedParams<Scale> prm = params(a);
-    if (path(a) == GemmPath::kFused) {
+    if (path(a) == GemmPath::kFusedDequant) {
+      const index_t n_tiles = (a.batch + 7) / 8;
+      const int nt = n_tiles <= 1 ? 1 : n_tiles <= 2 ? 2 : 4;
+      prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
+      dq_shape(prm.row_tiles, prm.chunks, prm.batch_blocks, 2 * index_t(sm_count()), prm.tm, prm.ks);
+      const Status s = launch_dq(prm, a.bits, nt, stream);
+      if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
+      return s;
+    }
+    if (path(a) == GemmPath::kFusedBitSerial) {
       const int p_planes = a.row_bits ? a.weights.p_max() : a.bits;
       const index_t n_tiles = (a.batch + 7) / 8;
       const int nt = n_tiles <= 1 ? 1 : n_tiles <= 2 ? 2 : Tuning::kMaxTilesN;
@@ -828,6 +1194,50 @@ class Gemm {
     }
   }
 
+  template <int kPlanes, int NT>
+  Status launch_dq_one(const detail::FusedParams<Scale>& prm, cudaStream_t stream) {
+    const index_t blocks = (prm.row_tiles + prm.tm - 1) / prm.tm * prm.batch_blocks;
+    if (blocks > 0x7fffffff) {
+      last_error_ = "grid of " + std::to_string(blocks) + " blocks is too large";
+      return Status::kInvalidProblem;
+    }
+    constexpr int smem = Tuning::kDqWarps * (detail::stages_for(kPlanes) * detail::stage_u4<Scale>(kPlanes) * 16 +
+                                             NT * 4 * 32 * int(sizeof(float)));
+    auto kernel = detail::dqmma_kernel<Tuning, Element, Scale, kPlanes, NT>;
+    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        e != cudaSuccess) {
+      last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
+      return Status::kCudaError;
+    }
+    kernel<<<static_cast<unsigned>(blocks), Tuning::kDqWarps * 32, smem, stream>>>(prm);
+    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
+      last_error_ = std::string("register-dequantizing kernel launch failed: ") + cudaGetErrorString(e);
+      return Status::kCudaError;
+    }
+    return Status::kSuccess;
+  }
+  template <int kPlanes>
+  Status launch_dq_planes(const detail::FusedParams<Scale>& prm, int nt, cudaStream_t stream) {
+    switch (nt) {
+      case 1: return launch_dq_one<kPlanes, 1>(prm, stream);
+      case 2: return launch_dq_one<kPlanes, 2>(prm, stream);
+      default: return launch_dq_one<kPlanes, 4>(prm, stream);
+    }
+  }
+  Status launch_dq(const detail::FusedParams<Scale>& prm, int planes, int nt, cudaStream_t stream) {
+    switch (planes) {
+      case 1: return launch_dq_planes<1>(prm, nt, stream);
+      case 2: return launch_dq_planes<2>(prm, nt, stream);
+      case 3: return launch_dq_planes<3>(prm, nt, stream);
+      case 4: return launch_dq_planes<4>(prm, nt, stream);
+      case 5: return launch_dq_planes<5>(prm, nt, stream);
+      case 6: return launch_dq_planes<6>(prm, nt, stream);
+      case 7: return launch_dq_planes<7>(prm, nt, stream);
+      case 8: return launch_dq_planes<8>(prm, nt, stream);
+      default: last_error_ = "precision " + std::to_string(planes) + " outside 1..8"; return Status::kInvalidProblem;
+    }
+  }
+
   static void launch_dequant(const detail::FusedParams<Scale>& prm, int p, unsigned grid, Element* out,
                              cudaStream_t stream) {
     constexpr unsigned kThreads = Tuning::kDequantWarps * 32;
@@ -843,7 +1253,20 @@ class Gemm {
     }
   }
 
+  //! Multiprocessors of the current device (queried once; 132 if the query fails).
+  int sm_count() {
+    if (sms_ == 0) {
+      int dev = 0, n = 0;
+      sms_ = (cudaGetDevice(&dev) == cudaSuccess &&
+              cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess && n > 0)
+                 ? n
+                 : 132;
+    }
+    return sms_;
+  }
+
   cublasHandle_t handle_ = nullptr;
+  int sms_ = 0;
   std::string last_error_;
 };
 
