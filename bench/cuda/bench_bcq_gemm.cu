@@ -18,7 +18,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "anybcq/cuda/bcq_gemm.cuh"
@@ -101,12 +100,6 @@ struct Shape {
   index_t M, K;
 };
 
-//! DefaultTuning with a fixed number of K slices per block of the register-dequantizing kernel.
-template <int kSlices>
-struct SliceTuning : cuda::DefaultTuning {
-  static constexpr int kDqSlices = kSlices;
-};
-
 //! Times `calls` as graph replays and checks one eager call first (every output finite).
 template <class G>
 double time_ours(G& gemm, std::vector<typename G::Arguments>& args, void* ws, std::size_t ws_bytes, __half* y,
@@ -125,21 +118,6 @@ double time_ours(G& gemm, std::vector<typename G::Arguments>& args, void* ws, st
   return time_graph(s, [&] {
     for (int i = 0; i < kCallsPerGraph; ++i) gemm(args[i % copies], ws, ws_bytes, s);
   });
-}
-
-//! Re-types the arguments for a Gemm with another tuning (same fields).
-template <class To, class From>
-std::vector<typename To::Arguments> retype(const std::vector<From>& a) {
-  std::vector<typename To::Arguments> r(a.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    r[i].weights = a[i].weights;
-    r[i].x = a[i].x;
-    r[i].y = a[i].y;
-    r[i].batch = a[i].batch;
-    r[i].bits = a[i].bits;
-    r[i].path = a[i].path;
-  }
-  return r;
 }
 
 }  // namespace
@@ -298,21 +276,17 @@ int main(int argc, char** argv) {
           return 1;
         }
         if (sweep) {
-          auto one = [&](auto tag) {
-            using G = cuda::Gemm<__half, half_t, SliceTuning<decltype(tag)::value>>;
-            G g2;
-            g2.initialize();
-            auto a2 = retype<G>(args);
-            for (auto& x2 : a2) x2.path = cuda::GemmPath::kFusedDequant;
+          for (int ks = 1; ks <= cuda::DefaultTuning::kDqWarps; ks *= 2) {
+            auto a2 = args;
+            for (auto& x2 : a2) {
+              x2.path = cuda::GemmPath::kFusedDequant;
+              x2.k_slices = ks;
+            }
             bool ok2 = false;
-            const double t2 = time_ours(g2, a2, ws, ws_bytes, y, bad, n, M, s, ok2);
-            std::printf("  sweep %5ldx%-5ld n=%ld p=%d slices=%d: %.2f us%s\n", long(M), long(K), long(n), p,
-                        int(decltype(tag)::value), t2, ok2 ? "" : " NOT FINITE");
-          };
-          one(std::integral_constant<int, 1>{});
-          one(std::integral_constant<int, 2>{});
-          one(std::integral_constant<int, 4>{});
-          one(std::integral_constant<int, 8>{});
+            const double t2 = time_ours(gemm, a2, ws, ws_bytes, y, bad, n, M, s, ok2);
+            std::printf("  sweep %5ldx%-5ld n=%ld p=%d slices=%d: %.2f us%s\n", long(M), long(K), long(n), p, ks, t2,
+                        ok2 ? "" : " NOT FINITE");
+          }
         }
         const double bytes = double(p) * M * K / 8 + double(p + 1) * (K / 128) * M * 2 + n * K * 2 + n * M * 2;
         const double roof = 1e6 * bytes / kPeakBytesPerSecond;

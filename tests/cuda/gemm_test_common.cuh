@@ -94,7 +94,8 @@ double tolerance() {
 //! Run one call and compare every row with the float64 reference at that row's precision.
 template <class E>
 void check_call(const MultiPrecisionWeights<>& w, const cuda::DeviceWeights<>& dw, index_t n, int bits,
-                const std::vector<int>* row_bits, const char* what, cuda::GemmPath path = cuda::GemmPath::kAuto) {
+                const std::vector<int>* row_bits, const char* what, cuda::GemmPath path = cuda::GemmPath::kAuto,
+                int k_slices = 0) {
   using H = Host<E>;
   const index_t M = w.rows(), K = w.cols();
   const auto x = random_x<E>(n, K);
@@ -113,8 +114,10 @@ void check_call(const MultiPrecisionWeights<>& w, const cuda::DeviceWeights<>& d
   args.bits = bits;
   args.row_bits = row_bits ? dbits.ptr : nullptr;
   args.path = path;
+  args.k_slices = k_slices;
   const cuda::Check chk = cuda::Gemm<E>::can_implement(args);
   INFO(what, " M=", M, " K=", K, " g=", w.group(), " n=", n, " p=", bits, " path=", cuda::to_string(cuda::Gemm<E>::path(args)),
+       " k_slices=", k_slices,
        " ", chk.message);
   REQUIRE(chk.ok());
   const std::size_t ws_bytes = cuda::Gemm<E>::workspace_size(args);
@@ -177,6 +180,11 @@ void fused_small() {
         for (const auto path : {cuda::GemmPath::kFusedDequant, cuda::GemmPath::kFusedBitSerial})
           check_call<E>(w, dw, n, p, nullptr, "fused small", path);
   }
+  // Every K-slice split of the register-dequantizing kernel (more slices than chunks leaves warps idle).
+  const auto w = random_weights(77, 1280, 128, 2, 4);
+  const cuda::DeviceWeights<> dw(w);
+  for (int ks : {1, 2, 4, 8})
+    for (index_t n : {1, 9, 20}) check_call<E>(w, dw, n, 3, nullptr, "k slices", cuda::GemmPath::kFusedDequant, ks);
 }
 
 template <class E>

@@ -94,6 +94,11 @@ TEST_CASE("can_implement names what it cannot take") {
   r = cuda::Gemm<__half>::can_implement(b);
   CHECK(r.status == cuda::Status::kInvalidProblem);
   CHECK(r.message.find("per-row") != std::string::npos);
+  b = a;
+  b.k_slices = 3;
+  r = cuda::Gemm<__half>::can_implement(b);
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("k_slices = 3") != std::string::npos);
   // Dispatcher: register-dequantizing up to kMaxFusedBatch, then dequantize + cuBLAS.
   b = a;
   b.batch = cuda::DefaultTuning::kMaxFusedBatch;

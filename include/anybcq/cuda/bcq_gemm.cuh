@@ -163,6 +163,9 @@ __device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefe
 
 //! Pipeline depth (chunks in flight per warp) for a kernel reading up to kPlanes planes.
 __host__ __device__ constexpr int stages_for(int planes) { return planes <= 2 ? 6 : planes <= 4 ? 4 : 2; }
+//! Blocks per multiprocessor the register-dequantizing kernel is built for (≤ 128 registers; its ring
+//! takes stages_for(planes) chunks per warp). Three blocks with a shallower ring measured slower.
+constexpr int kDqBlocksPerSm = 2;
 //! 16-byte pieces that cover a 16-row run of scales at any 2-byte offset.
 template <class Scale>
 __host__ __device__ constexpr int scale_window() { return (16 * int(sizeof(Scale)) + 15) / 16 + 1; }
@@ -680,7 +683,7 @@ __device__ __forceinline__ int word_group(const FusedParams<Scale>& prm, int k) 
 //! partial sums of a row tile are added in shared memory in slice order (deterministic, no atomics);
 //! every output is written once.
 template <class Tuning, class Element, class Scale, int kPlanes, int NT>
-__global__ void __launch_bounds__(Tuning::kDqWarps * 32, 2) dqmma_kernel(const FusedParams<Scale> prm) {
+__global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_kernel(const FusedParams<Scale> prm) {
   constexpr bool kPrefetchX = NT <= 2;
   constexpr int kStages = stages_for(kPlanes);
   constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
@@ -944,6 +947,7 @@ class Gemm {
     int bits = 0;                   //!< precision of every row (used when row_bits is null)
     const int* row_bits = nullptr;  //!< device array of `batch` precisions, one per row of x; or null
     GemmPath path = GemmPath::kAuto;  //!< force a path (tests, benchmarks); kAuto lets the dispatcher pick
+    int k_slices = 0;  //!< register-dequantizing path: K slices per block (1, 2, 4, … ≤ Tuning::kDqWarps); 0 = auto
   };
 
   Gemm() = default;
@@ -990,6 +994,10 @@ class Gemm {
          << w.p_max() << ") does not match an " << w.rows << " x " << w.cols << " matrix with group " << w.group;
       return fail(Status::kInvalidProblem);
     }
+    if (a.k_slices < 0 || a.k_slices > Tuning::kDqWarps || (a.k_slices & (a.k_slices - 1)) != 0) {
+      os << "k_slices = " << a.k_slices << " must be 0 (auto) or a power of two up to " << Tuning::kDqWarps;
+      return fail(Status::kInvalidProblem);
+    }
     if (a.batch < 0) {
       os << "batch = " << a.batch << " is negative";
       return fail(Status::kInvalidProblem);
@@ -1026,10 +1034,10 @@ class Gemm {
   //! Row tiles × K slices per block of the register-dequantizing kernel: as many slices as keep ≥ 2
   //! chunks each, then halved (down to 2) while the grid still fills one wave of `resident_blocks`
   //! (fewer, longer-lived warps share activations in L1 and hide more of the load latency).
-  static void dq_shape(index_t row_tiles, index_t chunks, index_t batch_blocks, index_t resident_blocks, int& tm,
-                       int& ks) {
+  static void dq_shape(index_t row_tiles, index_t chunks, index_t batch_blocks, index_t resident_blocks, int forced,
+                       int& tm, int& ks) {
     constexpr int W = Tuning::kDqWarps;
-    ks = Tuning::kDqSlices;
+    ks = forced > 0 ? forced : Tuning::kDqSlices;
     if (ks <= 0) {
       ks = W;
       while (ks > 1 && chunks < 2 * ks) ks /= 2;
@@ -1066,7 +1074,8 @@ class Gemm {
       const index_t n_tiles = (a.batch + 7) / 8;
       const int nt = n_tiles <= 1 ? 1 : n_tiles <= 2 ? 2 : 4;
       prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
-      dq_shape(prm.row_tiles, prm.chunks, prm.batch_blocks, 2 * index_t(sm_count()), prm.tm, prm.ks);
+      dq_shape(prm.row_tiles, prm.chunks, prm.batch_blocks,
+               index_t(detail::kDqBlocksPerSm) * sm_count(), a.k_slices, prm.tm, prm.ks);
       const Status s = launch_dq(prm, a.bits, nt, stream);
       if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
