@@ -870,13 +870,18 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
   }
 }
 
+//! Bytes of one dequantize warp's staging tile: 16 rows of 256 elements, rows padded by 16 bytes.
+constexpr int kDequantRowBytes = 256 * 2 + 16;
+constexpr int kDequantWarpBytes = 16 * kDequantRowBytes;
+
 //! Dequantize Ŵ_p (M×K, row-major, element type E) from MmaTiled planes for the cuBLAS path: one warp
-//! per 16×256 fragment block, the same register dequantization as dqmma_kernel, 16-byte stores (the
-//! four lanes of a row write 128 contiguous bytes).
+//! per 16×256 fragment block, the same register dequantization as dqmma_kernel; the block goes through
+//! shared memory so that each store instruction writes 512 contiguous bytes of one row.
 template <class Tuning, class Element, class Scale, int kPlanes>
 __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
     dequantize_kernel(const FusedParams<Scale> prm, Element* out) {
   using Bits = OperandBits<Element>;
+  extern __shared__ __align__(16) unsigned char dq_stage[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const index_t blk = index_t(blockIdx.x) * Tuning::kDequantWarps + warp;
   if (blk >= prm.row_tiles * prm.chunks) return;
@@ -897,27 +902,37 @@ __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
   const int rows[2] = {min(m0, M - 1), min(m0 + 8, M - 1)};
   const Scale* abase = prm.alpha + prm.scales.alpha_base(kPlanes);
   const Scale* bbase = prm.beta ? prm.beta + prm.scales.beta_base(kPlanes) : nullptr;
+  unsigned char* stage = dq_stage + warp * kDequantWarpBytes;
+  const int nw = min(4, (K - int(c) * 256 + 63) >> 6);  // valid 64-column words
 #pragma unroll
   for (int w = 0; w < 4; ++w) {
-    const int k0 = int(c) * 256 + 64 * w + 16 * t;
-    if (k0 >= K) continue;
+    if (w >= nw) continue;
     GroupScales<kPlanes> sc;
     load_group<kPlanes>(prm, abase, bbase, word_group(prm, int(c) * 256 + 64 * w), rows, sc);
     const DequantConsts<Element, kPlanes> dc(sc);
     std::uint32_t words[kPlanes];
 #pragma unroll
     for (int b = 0; b < kPlanes; ++b) words[b] = component(q[b], w);
-    std::uint32_t a[4][4];
 #pragma unroll
-    for (int s = 0; s < 4; ++s) dequant_step<Element, kPlanes>(words, s, dc, dmask, dbase, a[s]);
-    // Row g + 8·h, columns 16t + 4s + {0,1} (register 2·0 + h) and + {2,3} (register 2 + h).
+    for (int s = 0; s < 4; ++s) {
+      std::uint32_t a[4];
+      dequant_step<Element, kPlanes>(words, s, dc, dmask, dbase, a);
+      // Row g + 8·h, columns 64w + 16t + 4s + {0,1} (register h) and + {2,3} (register 2 + h).
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      if (m0 + 8 * h >= M) continue;
-      uint4* dst = reinterpret_cast<uint4*>(out + index_t(m0 + 8 * h) * prm.K + k0);
-      dst[0] = make_uint4(a[0][h], a[0][2 + h], a[1][h], a[1][2 + h]);
-      dst[1] = make_uint4(a[2][h], a[2][2 + h], a[3][h], a[3][2 + h]);
+      for (int h = 0; h < 2; ++h)
+        *reinterpret_cast<uint2*>(stage + (g + 8 * h) * kDequantRowBytes + (64 * w + 16 * t + 4 * s) * 2) =
+            make_uint2(a[h], a[2 + h]);
     }
+  }
+  __syncwarp();
+  // Row by row: lane l writes elements 8l … 8l + 7 (16 bytes) of the chunk's 256.
+  const int k0 = int(c) * 256 + 8 * lane;
+  for (int r = 0; r < 16; ++r) {
+    const int m = int(rt) * 16 + r;
+    if (m >= M) break;
+    if (k0 < K)
+      *reinterpret_cast<uint4*>(out + index_t(m) * prm.K + k0) =
+          *reinterpret_cast<const uint4*>(stage + r * kDequantRowBytes + 16 * lane);
   }
 }
 
@@ -1094,10 +1109,9 @@ class Gemm {
     const std::size_t wbytes = round_up(static_cast<std::size_t>(a.weights.rows * a.weights.cols) * sizeof(Element));
     const index_t blocks_total = prm.row_tiles * prm.chunks;
     const unsigned grid = static_cast<unsigned>((blocks_total + Tuning::kDequantWarps - 1) / Tuning::kDequantWarps);
-    launch_dequant(prm, a.bits, grid, wbuf, stream);
-    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
-      if (message) *message = std::string("anybcq::cuda::Gemm: dequantize launch failed: ") + cudaGetErrorString(e);
-      return Status::kCudaError;
+    if (const Status s = launch_dequant(prm, a.bits, grid, wbuf, stream); s != Status::kSuccess) {
+      if (message) *message = "anybcq::cuda::Gemm: " + last_error_;
+      return s;
     }
     if (!handle_ && cublasCreate(&handle_) != CUBLAS_STATUS_SUCCESS) {
       if (message) *message = "anybcq::cuda::Gemm: cublasCreate failed";
@@ -1247,20 +1261,38 @@ class Gemm {
     }
   }
 
-  static void launch_dequant(const detail::FusedParams<Scale>& prm, int p, unsigned grid, Element* out,
-                             cudaStream_t stream) {
-    constexpr unsigned kThreads = Tuning::kDequantWarps * 32;
+  template <int kPlanes>
+  Status launch_dequant_planes(const detail::FusedParams<Scale>& prm, unsigned grid, Element* out,
+                               cudaStream_t stream) {
+    constexpr int smem = Tuning::kDequantWarps * detail::kDequantWarpBytes;
+    auto kernel = detail::dequantize_kernel<Tuning, Element, Scale, kPlanes>;
+    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        e != cudaSuccess) {
+      last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
+      return Status::kCudaError;
+    }
+    kernel<<<grid, Tuning::kDequantWarps * 32, smem, stream>>>(prm, out);
+    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
+      last_error_ = std::string("dequantize launch failed: ") + cudaGetErrorString(e);
+      return Status::kCudaError;
+    }
+    return Status::kSuccess;
+  }
+  Status launch_dequant(const detail::FusedParams<Scale>& prm, int p, unsigned grid, Element* out,
+                        cudaStream_t stream) {
     switch (p) {
-      case 1: detail::dequantize_kernel<Tuning, Element, Scale, 1><<<grid, kThreads, 0, stream>>>(prm, out); break;
-      case 2: detail::dequantize_kernel<Tuning, Element, Scale, 2><<<grid, kThreads, 0, stream>>>(prm, out); break;
-      case 3: detail::dequantize_kernel<Tuning, Element, Scale, 3><<<grid, kThreads, 0, stream>>>(prm, out); break;
-      case 4: detail::dequantize_kernel<Tuning, Element, Scale, 4><<<grid, kThreads, 0, stream>>>(prm, out); break;
-      case 5: detail::dequantize_kernel<Tuning, Element, Scale, 5><<<grid, kThreads, 0, stream>>>(prm, out); break;
-      case 6: detail::dequantize_kernel<Tuning, Element, Scale, 6><<<grid, kThreads, 0, stream>>>(prm, out); break;
-      case 7: detail::dequantize_kernel<Tuning, Element, Scale, 7><<<grid, kThreads, 0, stream>>>(prm, out); break;
-      default: detail::dequantize_kernel<Tuning, Element, Scale, 8><<<grid, kThreads, 0, stream>>>(prm, out); break;
+      case 1: return launch_dequant_planes<1>(prm, grid, out, stream);
+      case 2: return launch_dequant_planes<2>(prm, grid, out, stream);
+      case 3: return launch_dequant_planes<3>(prm, grid, out, stream);
+      case 4: return launch_dequant_planes<4>(prm, grid, out, stream);
+      case 5: return launch_dequant_planes<5>(prm, grid, out, stream);
+      case 6: return launch_dequant_planes<6>(prm, grid, out, stream);
+      case 7: return launch_dequant_planes<7>(prm, grid, out, stream);
+      case 8: return launch_dequant_planes<8>(prm, grid, out, stream);
+      default: last_error_ = "precision " + std::to_string(p) + " outside 1..8"; return Status::kInvalidProblem;
     }
   }
+
 
   //! Multiprocessors of the current device (queried once; 132 if the query fails).
   int sm_count() {
