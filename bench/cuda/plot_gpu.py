@@ -58,14 +58,14 @@ def main():
             ours.append(float(rr[0]["frac_roofline"]) if rr else 0)
             t = PUBLISHED.get(s, (0, 0, 0))[p - 2]
             pub.append(roof_us(s[0], s[1], 1, p) / (t + ZEROING_US) if t else 0)
-        ax1.bar([x + (2 * i - 2) * width for x in xs], ours, width, label=f"AnyBCQ p={p}", color=colors[p])
+        ax1.bar([x + (2 * i - 2) * width for x in xs], ours, width, label=f"AnyBCQ Gemm p={p}", color=colors[p])
         ax1.bar([x + (2 * i - 1) * width for x in xs], pub, width, label=f"published p={p} (H100)",
                 color=colors[p], alpha=0.35, hatch="//")
     ax1.set_xticks(list(xs))
     ax1.set_xticklabels([f"{m}x{k}" for m, k in shapes])
     ax1.axhline(0.85, color="k", ls=":", lw=1)
     ax1.set_ylabel("fraction of roofline (bytes / 3.10 TB/s)")
-    ax1.set_title("batch 1: fraction of roofline")
+    ax1.set_title("batch 1 (cuda::Gemm; LutGemv in gpu.md): fraction of roofline")
     ax1.legend(fontsize=7, ncol=2)
 
     # Right: speedup vs cuBLAS fp16 by batch, p = 2 (solid) and p = 4 (dashed).
