@@ -14,16 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-PEAK = 3.10e12
-# Published AnyBCQ nqmv_bias, batch 1, H100, µs (p = 2, 3, 4), without the separate zeroing kernel.
-PUBLISHED = {
-    (4096, 4096): (7.26, 8.63, 10.85),
-    (6144, 4096): (7.74, 9.21, 11.44),
-    (14336, 4096): (11.12, 14.39, 17.65),
-    (4096, 14336): (12.08, 14.62, 18.06),
-    (28672, 4096): (19.70, 25.80, 33.11),
-}
-ZEROING_US = 1.07
+from h100_reference import PEAK, PUBLISHED, ZEROING_US  # noqa: E402
 
 
 def roof_us(m, k, n, p):

@@ -13,23 +13,15 @@
 #include "anybcq/cpu/dequantize.hpp"
 #include "anybcq/cuda/bcq_gemm.cuh"
 #include "anybcq/cuda/device_weights.cuh"
+#include "cuda/cuda_test_support.cuh"
 
 using namespace anybcq;
 
 namespace gemm_test {
 
-inline bool have_gpu() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-    cudaGetLastError();
-    static bool said = false;
-    if (!said) std::fprintf(stderr, "anybcq_cuda_tests: no CUDA device: skipping the GPU test cases\n");
-    said = true;
-    MESSAGE("no CUDA device: skipping");
-    return false;
-  }
-  return true;
-}
+using cuda_test::DeviceBuffer;
+using cuda_test::have_gpu;
+using cuda_test::Host;
 
 inline std::mt19937& rng() {
   static std::mt19937 r(std::random_device{}());
@@ -57,34 +49,12 @@ inline MultiPrecisionWeights<> random_weights(index_t M, index_t K, index_t g, i
 }
 
 template <class E>
-using Host = std::conditional_t<std::is_same_v<E, __half>, half_t, bfloat16_t>;
-
-template <class E>
 std::vector<Host<E>> random_x(index_t n, index_t K) {
   std::normal_distribution<float> d(0.0f, 1.0f);
   std::vector<Host<E>> x(static_cast<std::size_t>(n * K));
   for (auto& v : x) v = from_float<Host<E>>(d(rng()));
   return x;
 }
-
-template <class T>
-struct DeviceBuffer {
-  T* ptr = nullptr;
-  std::size_t count = 0;
-  explicit DeviceBuffer(std::size_t n) : count(n) {
-    if (n) ANYBCQ_CUDA_CHECK(cudaMalloc(&ptr, n * sizeof(T)));
-  }
-  ~DeviceBuffer() {
-    if (ptr) cudaFree(ptr);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  void upload(const void* src) { ANYBCQ_CUDA_CHECK(cudaMemcpy(ptr, src, count * sizeof(T), cudaMemcpyHostToDevice)); }
-  void download(void* dst) const {
-    ANYBCQ_CUDA_CHECK(cudaMemcpy(dst, ptr, count * sizeof(T), cudaMemcpyDeviceToHost));
-  }
-  void poison() { ANYBCQ_CUDA_CHECK(cudaMemset(ptr, 0xFF, count * sizeof(T))); }  // 0xFFFF: NaN in f16 and bf16
-};
 
 template <class E>
 double tolerance() {

@@ -11,36 +11,16 @@
 
 #include "anybcq/cpu/dequantize.hpp"
 #include "anybcq/cuda/lut_gemv.cuh"
+#include "cuda/cuda_test_support.cuh"
 #include "support/random.hpp"
 
 using namespace anybcq;
 
 namespace lut_gemv_test {
 
-inline bool have_gpu() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-    cudaGetLastError();
-    static bool said = false;
-    if (!said) std::fprintf(stderr, "anybcq_cuda_tests: no CUDA device: skipping the LutGemv test cases\n");
-    said = true;
-    MESSAGE("no CUDA device: skipping");
-    return false;
-  }
-  return true;
-}
-
-template <class E>
-using Host = std::conditional_t<std::is_same_v<E, __half>, half_t, bfloat16_t>;
-
-template <class T>
-struct Buf {
-  T* ptr = nullptr;
-  explicit Buf(std::size_t n) { ANYBCQ_CUDA_CHECK(cudaMalloc(&ptr, std::max<std::size_t>(n, 1) * sizeof(T))); }
-  ~Buf() { cudaFree(ptr); }
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-};
+using cuda_test::have_gpu;
+using cuda_test::Host;
+using cuda_test::DeviceBuffer;
 
 template <class E>
 std::vector<Host<E>> random_x(index_t n, std::uint64_t salt) {
@@ -67,8 +47,8 @@ void check_shape(index_t M, index_t K, index_t g, int p_min, int p_max, bool sym
   using Op = cuda::LutGemv<E, half_t>;
   const index_t nmax = Op::kMaxBatch;
   const auto x = random_x<E>(nmax * K, salt + 1);
-  Buf<Host<E>> dx(x.size());
-  Buf<Host<E>> dy(static_cast<std::size_t>(nmax * M));
+  DeviceBuffer<Host<E>> dx(x.size());
+  DeviceBuffer<Host<E>> dy(static_cast<std::size_t>(nmax * M));
   ANYBCQ_CUDA_CHECK(cudaMemcpy(dx.ptr, x.data(), x.size() * sizeof(x[0]), cudaMemcpyHostToDevice));
   const double eps = std::is_same_v<E, __half> ? 1.0 / 1024 : 1.0 / 128;
   for (int p = p_min; p <= p_max; ++p) {
@@ -137,12 +117,12 @@ TEST_CASE_TEMPLATE("lut_gemv: symmetric weights (no offsets)", E, __half, __nv_b
 
 TEST_CASE("lut_gemv: two runs are bit-identical") {
   if (!lut_gemv_test::have_gpu()) return;
-  using lut_gemv_test::Buf;
+  using lut_gemv_test::DeviceBuffer;
   const index_t M = 1003, K = 4096;
   const auto w = anybcq_test::random_weights<layout::PlaneMajor, half_t>(BcqShape{M, K, 128, 2, 4, false}, 600);
   const cuda::GemvWeights<half_t> dw(w);
   const auto x = lut_gemv_test::random_x<__half>(2 * K, 601);
-  Buf<half_t> dx(x.size()), dy(static_cast<std::size_t>(2 * M));
+  DeviceBuffer<half_t> dx(x.size()), dy(static_cast<std::size_t>(2 * M));
   ANYBCQ_CUDA_CHECK(cudaMemcpy(dx.ptr, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
   for (int p = 2; p <= 4; ++p) {
     std::vector<std::uint16_t> first, again(static_cast<std::size_t>(2 * M));

@@ -45,7 +45,6 @@ struct DefaultTuning {
   static constexpr int kWarps = 8;            //!< warps per block of the bit-serial kernel (they split K)
   static constexpr int kMaxTilesN = 4;        //!< 8-row batch tiles per bit-serial block (≤ 32 rows)
   static constexpr int kDqWarps = 8;          //!< warps per block of the register-dequantizing kernel
-  static constexpr int kDqSlices = 0;         //!< K slices per block of that kernel (0: chosen per shape)
   static constexpr int kMaxFusedBatch = 64;   //!< uniform precision: register-dequantizing kernel up to here
   static constexpr int kDequantWarps = 8;     //!< warps per block of the dequantize kernel
   static constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;  //!< bytes handed to cuBLAS
@@ -278,6 +277,60 @@ __device__ __forceinline__ void load_scales(const FusedParams<Scale>& prm, int p
   if (prm.beta) b = scale_to_float(prm.beta[prm.scales.beta_base(p) + grp * prm.M + m]);
 }
 
+//! Decode constants of OperandBits<E> for operand register r (its two bit positions, and c_r in both
+//! halves), kept in registers so that each operand register costs one 3-input LOP3.
+template <class E>
+__device__ __forceinline__ void decode_constants(std::uint32_t (&dmask)[4], std::uint32_t (&dbase)[4]) {
+  using Bits = OperandBits<E>;
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    dmask[r] = opaque((1u << (Bits::kPos + r)) | (1u << (Bits::kPos + r + 16)));
+    dbase[r] = opaque(Bits::base(r));
+  }
+}
+
+//! Scale group of column k: a shift for g = 64, 128, a division otherwise (unclamped).
+template <class Scale>
+__device__ __forceinline__ int group_of_column(const FusedParams<Scale>& prm, int k) {
+  return prm.fold_blocks == 1 ? k >> 6 : prm.fold_blocks == 2 ? k >> 7 : k / int(prm.group);
+}
+
+//! The activation rows a lane feeds to the B operand: row n_base + 8·nt + g, columns 16t … 16t + 15 of
+//! each 64-column block; rows past the batch and columns past K read as zeros.
+template <class Element, int NT>
+struct ActivationRows {
+  const uint4* row[NT];
+  bool ok[NT];
+  int t, K;
+  template <class Scale>
+  __device__ __forceinline__ ActivationRows(const FusedParams<Scale>& prm, index_t n_base, int g, int t_)
+      : t(t_), K(int(prm.K)) {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const index_t n = n_base + nt * 8 + g;
+      ok[nt] = n < prm.batch;
+      row[nt] = reinterpret_cast<const uint4*>(static_cast<const Element*>(prm.x) + (ok[nt] ? n : 0) * prm.K + 16 * t);
+    }
+  }
+  //! Whether row tile nt has data at 64-column block kb for this lane.
+  __device__ __forceinline__ bool valid(int nt, int kb) const { return ok[nt] && kb + 16 * t < K; }
+  __device__ __forceinline__ const uint4* at(int nt, int kb) const { return row[nt] + (kb >> 3); }
+  //! The 16 activations (8 registers) of every row tile at block kb.
+  __device__ __forceinline__ void load(int kb, std::uint32_t (&dst)[NT][8]) const {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      if (valid(nt, kb)) {
+        const uint4 v0 = __ldg(at(nt, kb)), v1 = __ldg(at(nt, kb) + 1);
+        dst[nt][0] = v0.x; dst[nt][1] = v0.y; dst[nt][2] = v0.z; dst[nt][3] = v0.w;
+        dst[nt][4] = v1.x; dst[nt][5] = v1.y; dst[nt][6] = v1.z; dst[nt][7] = v1.w;
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) dst[nt][e] = 0u;
+      }
+    }
+  }
+};
+
 //! Fused kernel: block = one 16-row tile × NT·8 batch rows; its kWarps warps split the K chunks.
 template <class Tuning, class Element, class Scale, int kPlanes, int NT>
 __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_gemm_kernel(const FusedParams<Scale> prm) {
@@ -322,13 +375,8 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
       pc[nt][j] = p;
     }
 
-  // Decode constants live in registers so that each operand register costs one 3-input LOP3.
   std::uint32_t dmask[4], dbase[4];
-#pragma unroll
-  for (int r = 0; r < 4; ++r) {
-    dmask[r] = opaque((1u << (Bits::kPos + r)) | (1u << (Bits::kPos + r + 16)));
-    dbase[r] = opaque(Bits::base(r));
-  }
+  decode_constants<Element>(dmask, dbase);
   // Constant operands of the correction mma: row 0 → E (c + ½ per register), row 1 → S (ones).
   std::uint32_t acorr[4];
 #pragma unroll
@@ -358,15 +406,7 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
   const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
   const uint4* wtile = prm.planes + rt * prm.chunks * 32 + lane;
   const index_t m_lo = rt * 16 + g, m_hi = m_lo + 8;
-  // Activation rows of this thread (B fragment: row n_base + 8·nt + g, columns 16t..16t+15 of a block).
-  const uint4* xrow[NT];
-  bool xok[NT];
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {
-    const index_t n = n_base + nt * 8 + g;
-    xok[nt] = n < prm.batch;
-    xrow[nt] = reinterpret_cast<const uint4*>(static_cast<const Element*>(prm.x) + (xok[nt] ? n : 0) * prm.K + 16 * t);
-  }
+  const ActivationRows<Element, NT> xr(prm, n_base, g, t);
 
   // Per-warp ring of kStages chunks in shared memory, filled with cp.async: per stage the chunk's planes
   // (each lane copies and later reads only its own 16 bytes per plane) and, for a uniform precision,
@@ -381,8 +421,7 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
   const int ng = 4 >> fold_shift;  // groups per chunk for g = 64, 128; one otherwise
   const int nb = prm.bits + (prm.beta ? 1 : 0);
   const int G = int(prm.scales.groups);
-  // Group of column k: a shift for g = 64, 128, a division otherwise (once per chunk).
-  auto group_of = [&](int k) { return fold_shift == 0 ? k >> 6 : fold_shift == 1 ? k >> 7 : k / int(prm.group); };
+  auto group_of = [&](int k) { return group_of_column(prm, k); };
   const TileScaleRuns<Scale> runs(prm, rt, prm.bits);
   auto issue = [&](int i) {
     if (i < n_my) {
@@ -398,21 +437,7 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) issue(i);
 
-  // Activations of one 64-column block (zeros past K or past the batch).
-  auto load_x = [&](int kb, std::uint32_t(&dst)[NT][8]) {
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      if (xok[nt] && kb + 16 * t < K) {
-        const uint4* xp = xrow[nt] + (kb >> 3);
-        const uint4 v0 = __ldg(xp), v1 = __ldg(xp + 1);
-        dst[nt][0] = v0.x; dst[nt][1] = v0.y; dst[nt][2] = v0.z; dst[nt][3] = v0.w;
-        dst[nt][4] = v1.x; dst[nt][5] = v1.y; dst[nt][6] = v1.z; dst[nt][7] = v1.w;
-      } else {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) dst[nt][e] = 0u;
-      }
-    }
-  };
+  auto load_x = [&](int kb, std::uint32_t(&dst)[NT][8]) { xr.load(kb, dst); };
   std::uint32_t xnext[NT][8];
   load_x(n_my > 0 ? warp * 256 : K, xnext);
 
@@ -612,7 +637,9 @@ struct GroupScales {
   float b[2];
 };
 
-//! Loads α^p_i, β^p of group grp for rows m[0], m[1] (rows already clamped into 0..M−1).
+//! α^kPlanes_i and β^kPlanes of group grp for rows m[0], m[1] (rows already clamped into 0..M−1), from
+//! the level's table bases (load_scales does the same per row with bounds checks; this form keeps the
+//! dequantize kernel at fewer registers, measured faster).
 template <int kPlanes, class Scale>
 __device__ __forceinline__ void load_group(const FusedParams<Scale>& prm, const Scale* abase, const Scale* bbase,
                                            int grp, const int (&m)[2], GroupScales<kPlanes>& s) {
@@ -666,14 +693,6 @@ __device__ __forceinline__ void dequant_step(const std::uint32_t (&words)[kPlane
   }
 }
 
-//! Group of the 64-column word starting at column k: a shift for g = 64, 128, a division otherwise,
-//! clamped to the last group (padding columns past K meet zero activations).
-template <class Scale>
-__device__ __forceinline__ int word_group(const FusedParams<Scale>& prm, int k) {
-  const int grp = prm.fold_blocks == 1 ? k >> 6 : prm.fold_blocks == 2 ? k >> 7 : k / int(prm.group);
-  return min(grp, int(prm.scales.groups) - 1);
-}
-
 //! Register-dequantizing tensor-core kernel (uniform precision kPlanes, batch tile NT·8 rows).
 //! A block of Tuning::kDqWarps warps holds prm.tm row tiles × prm.ks K slices (tm·ks = kDqWarps): warp
 //! (wm, wk) takes row tile blockIdx·tm + wm and the chunks wk, wk + ks, …, streams each chunk's planes
@@ -687,7 +706,6 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
   constexpr bool kPrefetchX = NT <= 2;
   constexpr int kStages = stages_for(kPlanes);
   constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
-  using Bits = OperandBits<Element>;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int TM = prm.tm, S = prm.ks;
@@ -712,11 +730,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
 
   if (rt < prm.row_tiles) {
     std::uint32_t dmask[4], dbase[4];
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      dmask[r] = opaque((1u << (Bits::kPos + r)) | (1u << (Bits::kPos + r + 16)));
-      dbase[r] = opaque(Bits::base(r));
-    }
+    decode_constants<Element>(dmask, dbase);
     const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
     const uint4* wtile = prm.planes + rt * prm.chunks * 32 + lane;
     const TileScaleRuns<Scale> runs(prm, rt, kPlanes);
@@ -724,30 +738,9 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     const int ng = 4 >> fold_shift;  // groups per chunk for g = 64, 128; one otherwise
     const int nb = kPlanes + (prm.beta ? 1 : 0);
     const int G = int(prm.scales.groups);
-    auto chunk_group = [&](int c) { return fold_shift == 0 ? c * 4 : fold_shift == 1 ? c * 2 : (c * 256) / int(prm.group); };
-
-    const uint4* xrow[NT];
-    bool xok[NT];
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      const index_t n = n_base + nt * 8 + g;
-      xok[nt] = n < prm.batch;
-      xrow[nt] = reinterpret_cast<const uint4*>(static_cast<const Element*>(prm.x) + (xok[nt] ? n : 0) * prm.K + 16 * t);
-    }
-    auto load_x = [&](int kb, std::uint32_t(&dst)[NT][8]) {
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        if (xok[nt] && kb + 16 * t < K) {
-          const uint4* xp = xrow[nt] + (kb >> 3);
-          const uint4 v0 = __ldg(xp), v1 = __ldg(xp + 1);
-          dst[nt][0] = v0.x; dst[nt][1] = v0.y; dst[nt][2] = v0.z; dst[nt][3] = v0.w;
-          dst[nt][4] = v1.x; dst[nt][5] = v1.y; dst[nt][6] = v1.z; dst[nt][7] = v1.w;
-        } else {
-#pragma unroll
-          for (int e = 0; e < 8; ++e) dst[nt][e] = 0u;
-        }
-      }
-    };
+    auto chunk_group = [&](int c) { return group_of_column(prm, c * 256); };
+    const ActivationRows<Element, NT> xr(prm, n_base, g, t);
+    auto load_x = [&](int kb, std::uint32_t(&dst)[NT][8]) { xr.load(kb, dst); };
 
     const int n_my = wk < chunks ? (chunks - wk + S - 1) / S : 0;
     auto issue = [&](int i) {
@@ -787,7 +780,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int w = 0; w < 4; ++w)
-            if (xok[nt] && kn + 64 * w + 16 * t < K) prefetch_l1(xrow[nt] + ((kn + 64 * w) >> 3));
+            if (xr.valid(nt, kn + 64 * w)) prefetch_l1(xr.at(nt, kn + 64 * w));
       }
       GroupScales<kPlanes> sc;
       DequantConsts<Element, kPlanes> dc;
@@ -880,7 +873,6 @@ constexpr int kDequantWarpBytes = 16 * kDequantRowBytes;
 template <class Tuning, class Element, class Scale, int kPlanes>
 __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
     dequantize_kernel(const FusedParams<Scale> prm, Element* out) {
-  using Bits = OperandBits<Element>;
   extern __shared__ __align__(16) unsigned char dq_stage[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const index_t blk = index_t(blockIdx.x) * Tuning::kDequantWarps + warp;
@@ -893,11 +885,7 @@ __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
 #pragma unroll
   for (int b = 0; b < kPlanes; ++b) q[b] = load_stream(prm.planes + b * plane_stride + blk * 32 + lane);
   std::uint32_t dmask[4], dbase[4];
-#pragma unroll
-  for (int r = 0; r < 4; ++r) {
-    dmask[r] = opaque((1u << (Bits::kPos + r)) | (1u << (Bits::kPos + r + 16)));
-    dbase[r] = opaque(Bits::base(r));
-  }
+  decode_constants<Element>(dmask, dbase);
   const int m0 = int(rt) * 16 + g;
   const int rows[2] = {min(m0, M - 1), min(m0 + 8, M - 1)};
   const Scale* abase = prm.alpha + prm.scales.alpha_base(kPlanes);
@@ -908,7 +896,9 @@ __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
   for (int w = 0; w < 4; ++w) {
     if (w >= nw) continue;
     GroupScales<kPlanes> sc;
-    load_group<kPlanes>(prm, abase, bbase, word_group(prm, int(c) * 256 + 64 * w), rows, sc);
+    // Padding columns past K meet zero activations: their group is clamped to the last one.
+    load_group<kPlanes>(prm, abase, bbase, min(group_of_column(prm, int(c) * 256 + 64 * w), int(prm.scales.groups) - 1),
+                        rows, sc);
     const DequantConsts<Element, kPlanes> dc(sc);
     std::uint32_t words[kPlanes];
 #pragma unroll
@@ -1052,7 +1042,7 @@ class Gemm {
   static void dq_shape(index_t row_tiles, index_t chunks, index_t batch_blocks, index_t resident_blocks, int forced,
                        int& tm, int& ks) {
     constexpr int W = Tuning::kDqWarps;
-    ks = forced > 0 ? forced : Tuning::kDqSlices;
+    ks = forced;
     if (ks <= 0) {
       ks = W;
       while (ks > 1 && chunks < 2 * ks) ks /= 2;
@@ -1107,9 +1097,8 @@ class Gemm {
     // Dequantize + cuBLAS.
     Element* wbuf = static_cast<Element*>(workspace);
     const std::size_t wbytes = round_up(static_cast<std::size_t>(a.weights.rows * a.weights.cols) * sizeof(Element));
-    const index_t blocks_total = prm.row_tiles * prm.chunks;
-    const unsigned grid = static_cast<unsigned>((blocks_total + Tuning::kDequantWarps - 1) / Tuning::kDequantWarps);
-    if (const Status s = launch_dequant(prm, a.bits, grid, wbuf, stream); s != Status::kSuccess) {
+    const index_t blocks = (prm.row_tiles * prm.chunks + Tuning::kDequantWarps - 1) / Tuning::kDequantWarps;
+    if (const Status s = launch_dequant(prm, a.bits, blocks, wbuf, stream); s != Status::kSuccess) {
       if (message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     }
@@ -1171,128 +1160,84 @@ class Gemm {
     return prm;
   }
 
-  template <int kPlanes, int NT>
-  Status launch_one(const detail::FusedParams<Scale>& prm, cudaStream_t stream) {
-    const index_t blocks = prm.row_tiles * prm.batch_blocks;
+  //! Opts `kernel` in to `smem` bytes of dynamic shared memory, launches it and reports any error.
+  template <class... P, class... A>
+  Status launch(void (*kernel)(P...), index_t blocks, int threads, int smem, cudaStream_t stream, const char* what,
+                A... args) {
     if (blocks > 0x7fffffff) {
       last_error_ = "grid of " + std::to_string(blocks) + " blocks is too large";
       return Status::kInvalidProblem;
     }
-    constexpr int smem = Tuning::kWarps * detail::stages_for(kPlanes) * detail::stage_u4<Scale>(kPlanes) * 16;
-    auto kernel = detail::fused_gemm_kernel<Tuning, Element, Scale, kPlanes, NT>;
-    // Opt in to more than 48 KB of shared memory (static reduction buffer + dynamic ring).
     if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         e != cudaSuccess) {
       last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
       return Status::kCudaError;
     }
-    kernel<<<static_cast<unsigned>(blocks), Tuning::kWarps * 32, smem, stream>>>(prm);
+    kernel<<<static_cast<unsigned>(blocks), threads, smem, stream>>>(args...);
     if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
-      last_error_ = std::string("fused kernel launch failed: ") + cudaGetErrorString(e);
+      last_error_ = std::string(what) + " launch failed: " + cudaGetErrorString(e);
       return Status::kCudaError;
     }
     return Status::kSuccess;
   }
-  template <int kPlanes>
-  Status launch_planes(const detail::FusedParams<Scale>& prm, int nt, cudaStream_t stream) {
-    switch (nt) {
-      case 1: return launch_one<kPlanes, 1>(prm, stream);
-      case 2: return launch_one<kPlanes, 2>(prm, stream);
-      default: return launch_one<kPlanes, Tuning::kMaxTilesN>(prm, stream);
-    }
-  }
-  //! The one bounded switch over the number of planes read (1..kMaxBits).
-  Status launch_fused(const detail::FusedParams<Scale>& prm, int planes, int nt, cudaStream_t stream) {
-    static_assert(kMaxBits == 8, "launch_fused dispatches planes 1..8");
+  //! The one bounded switch over the number of planes read (1..kMaxBits): f(std::integral_constant<int, P>).
+  template <class F>
+  Status with_planes(int planes, F&& f) {
+    static_assert(kMaxBits == 8, "with_planes dispatches planes 1..8");
     switch (planes) {
-      case 1: return launch_planes<1>(prm, nt, stream);
-      case 2: return launch_planes<2>(prm, nt, stream);
-      case 3: return launch_planes<3>(prm, nt, stream);
-      case 4: return launch_planes<4>(prm, nt, stream);
-      case 5: return launch_planes<5>(prm, nt, stream);
-      case 6: return launch_planes<6>(prm, nt, stream);
-      case 7: return launch_planes<7>(prm, nt, stream);
-      case 8: return launch_planes<8>(prm, nt, stream);
+      case 1: return f(std::integral_constant<int, 1>{});
+      case 2: return f(std::integral_constant<int, 2>{});
+      case 3: return f(std::integral_constant<int, 3>{});
+      case 4: return f(std::integral_constant<int, 4>{});
+      case 5: return f(std::integral_constant<int, 5>{});
+      case 6: return f(std::integral_constant<int, 6>{});
+      case 7: return f(std::integral_constant<int, 7>{});
+      case 8: return f(std::integral_constant<int, 8>{});
       default: last_error_ = "precision " + std::to_string(planes) + " outside 1..8"; return Status::kInvalidProblem;
     }
+  }
+
+  template <int kPlanes, int NT>
+  Status launch_fused_one(const detail::FusedParams<Scale>& prm, cudaStream_t stream) {
+    // More than 48 KB of shared memory: static reduction buffer + dynamic ring.
+    constexpr int smem = Tuning::kWarps * detail::stages_for(kPlanes) * detail::stage_u4<Scale>(kPlanes) * 16;
+    return launch(detail::fused_gemm_kernel<Tuning, Element, Scale, kPlanes, NT>, prm.row_tiles * prm.batch_blocks,
+                  Tuning::kWarps * 32, smem, stream, "fused kernel", prm);
+  }
+  Status launch_fused(const detail::FusedParams<Scale>& prm, int planes, int nt, cudaStream_t stream) {
+    return with_planes(planes, [&](auto p) {
+      constexpr int kP = decltype(p)::value;
+      return nt == 1 ? launch_fused_one<kP, 1>(prm, stream)
+           : nt == 2 ? launch_fused_one<kP, 2>(prm, stream)
+                     : launch_fused_one<kP, Tuning::kMaxTilesN>(prm, stream);
+    });
   }
 
   template <int kPlanes, int NT>
   Status launch_dq_one(const detail::FusedParams<Scale>& prm, cudaStream_t stream) {
-    const index_t blocks = (prm.row_tiles + prm.tm - 1) / prm.tm * prm.batch_blocks;
-    if (blocks > 0x7fffffff) {
-      last_error_ = "grid of " + std::to_string(blocks) + " blocks is too large";
-      return Status::kInvalidProblem;
-    }
     constexpr int smem = Tuning::kDqWarps * (detail::stages_for(kPlanes) * detail::stage_u4<Scale>(kPlanes) * 16 +
                                              NT * 4 * 32 * int(sizeof(float)));
-    auto kernel = detail::dqmma_kernel<Tuning, Element, Scale, kPlanes, NT>;
-    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-        e != cudaSuccess) {
-      last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
-      return Status::kCudaError;
-    }
-    kernel<<<static_cast<unsigned>(blocks), Tuning::kDqWarps * 32, smem, stream>>>(prm);
-    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
-      last_error_ = std::string("register-dequantizing kernel launch failed: ") + cudaGetErrorString(e);
-      return Status::kCudaError;
-    }
-    return Status::kSuccess;
-  }
-  template <int kPlanes>
-  Status launch_dq_planes(const detail::FusedParams<Scale>& prm, int nt, cudaStream_t stream) {
-    switch (nt) {
-      case 1: return launch_dq_one<kPlanes, 1>(prm, stream);
-      case 2: return launch_dq_one<kPlanes, 2>(prm, stream);
-      default: return launch_dq_one<kPlanes, 4>(prm, stream);
-    }
+    return launch(detail::dqmma_kernel<Tuning, Element, Scale, kPlanes, NT>,
+                  (prm.row_tiles + prm.tm - 1) / prm.tm * prm.batch_blocks, Tuning::kDqWarps * 32, smem, stream,
+                  "register-dequantizing kernel", prm);
   }
   Status launch_dq(const detail::FusedParams<Scale>& prm, int planes, int nt, cudaStream_t stream) {
-    switch (planes) {
-      case 1: return launch_dq_planes<1>(prm, nt, stream);
-      case 2: return launch_dq_planes<2>(prm, nt, stream);
-      case 3: return launch_dq_planes<3>(prm, nt, stream);
-      case 4: return launch_dq_planes<4>(prm, nt, stream);
-      case 5: return launch_dq_planes<5>(prm, nt, stream);
-      case 6: return launch_dq_planes<6>(prm, nt, stream);
-      case 7: return launch_dq_planes<7>(prm, nt, stream);
-      case 8: return launch_dq_planes<8>(prm, nt, stream);
-      default: last_error_ = "precision " + std::to_string(planes) + " outside 1..8"; return Status::kInvalidProblem;
-    }
+    return with_planes(planes, [&](auto p) {
+      constexpr int kP = decltype(p)::value;
+      return nt == 1 ? launch_dq_one<kP, 1>(prm, stream)
+           : nt == 2 ? launch_dq_one<kP, 2>(prm, stream)
+                     : launch_dq_one<kP, 4>(prm, stream);
+    });
   }
 
-  template <int kPlanes>
-  Status launch_dequant_planes(const detail::FusedParams<Scale>& prm, unsigned grid, Element* out,
-                               cudaStream_t stream) {
-    constexpr int smem = Tuning::kDequantWarps * detail::kDequantWarpBytes;
-    auto kernel = detail::dequantize_kernel<Tuning, Element, Scale, kPlanes>;
-    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-        e != cudaSuccess) {
-      last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
-      return Status::kCudaError;
-    }
-    kernel<<<grid, Tuning::kDequantWarps * 32, smem, stream>>>(prm, out);
-    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
-      last_error_ = std::string("dequantize launch failed: ") + cudaGetErrorString(e);
-      return Status::kCudaError;
-    }
-    return Status::kSuccess;
-  }
-  Status launch_dequant(const detail::FusedParams<Scale>& prm, int p, unsigned grid, Element* out,
+  Status launch_dequant(const detail::FusedParams<Scale>& prm, int p, index_t blocks, Element* out,
                         cudaStream_t stream) {
-    switch (p) {
-      case 1: return launch_dequant_planes<1>(prm, grid, out, stream);
-      case 2: return launch_dequant_planes<2>(prm, grid, out, stream);
-      case 3: return launch_dequant_planes<3>(prm, grid, out, stream);
-      case 4: return launch_dequant_planes<4>(prm, grid, out, stream);
-      case 5: return launch_dequant_planes<5>(prm, grid, out, stream);
-      case 6: return launch_dequant_planes<6>(prm, grid, out, stream);
-      case 7: return launch_dequant_planes<7>(prm, grid, out, stream);
-      case 8: return launch_dequant_planes<8>(prm, grid, out, stream);
-      default: last_error_ = "precision " + std::to_string(p) + " outside 1..8"; return Status::kInvalidProblem;
-    }
+    return with_planes(p, [&](auto pc) {
+      return launch(detail::dequantize_kernel<Tuning, Element, Scale, decltype(pc)::value>, blocks,
+                    Tuning::kDequantWarps * 32, Tuning::kDequantWarps * detail::kDequantWarpBytes, stream,
+                    "dequantize", prm, out);
+    });
   }
-
 
   //! Multiprocessors of the current device (queried once; 132 if the query fails).
   int sm_count() {
