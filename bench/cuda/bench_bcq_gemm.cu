@@ -13,11 +13,13 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "anybcq/cuda/bcq_gemm.cuh"
@@ -139,11 +141,13 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--path") && i + 1 < argc) {
       const std::string v = argv[++i];
       force = v == "bitserial" ? cuda::GemmPath::kFusedBitSerial : v == "fused-dq" ? cuda::GemmPath::kFusedDequant
-            : v == "deq+cublas" ? cuda::GemmPath::kDequantCublas : cuda::GemmPath::kAuto;
+            : v == "deq+cublas" ? cuda::GemmPath::kDequantCublas : v == "lut" ? cuda::GemmPath::kLut
+            : cuda::GemmPath::kAuto;
     } else {
-      std::printf("usage: %s [--quick] [--csv FILE] [--shape MxK] [--batch N] [--p P] [--path bitserial|fused-dq|deq+cublas]"
+      std::printf("usage: %s [--quick] [--csv FILE] [--shape MxK] [--batch N] [--p P] [--path bitserial|fused-dq|deq+cublas|lut]"
                   " [--sweep]\n"
-                  "  --sweep: also time the register-dequantizing kernel with 1, 2, 4, 8 K slices per block\n",
+                  "  --sweep: also time the path taken with every K split it allows (register-dequantizing kernel:\n"
+                  "           1, 2, 4, 8 slices per block; LUT kernel: 1, 2, 4, 8)\n",
                   argv[0]);
       return 2;
     }
@@ -188,6 +192,10 @@ int main(int argc, char** argv) {
   std::printf("\n%-11s %5s %2s %-10s %9s %9s %9s %6s %8s %8s\n", "MxK", "batch", "p", "path", "us", "fp16_us",
               "roof_us", "roof%", "GB/s", "vs_fp16");
   for (const Shape sh : shapes) {
+    // The previous shape ended with batch-1024 GEMMs; give the card a second to cool down so that the
+    // memory-bound batch-1 calls are not timed at reduced clocks.
+    CHECK_CUDA(cudaDeviceSynchronize());
+    std::this_thread::sleep_for(std::chrono::seconds(1));
     const index_t M = sh.M, K = sh.K;
     // Weight copies: AnyBCQ (MmaTiled planes + scales, p_max = 4) and fp16 for cuBLAS.
     const auto lay = layout::make_mma_tiled(M, K, p_max);
@@ -275,11 +283,12 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "%ld x %ld batch %ld p %d: outputs not finite\n", long(M), long(K), long(n), p);
           return 1;
         }
+        const bool lut = cuda::Gemm<__half>::path(args[0]) == cuda::GemmPath::kLut;
         if (sweep) {
-          for (int ks = 1; ks <= cuda::DefaultTuning::kDqWarps; ks *= 2) {
+          for (int ks = 1; ks <= (lut ? 8 : cuda::DefaultTuning::kDqWarps); ks *= 2) {
             auto a2 = args;
             for (auto& x2 : a2) {
-              x2.path = cuda::GemmPath::kFusedDequant;
+              x2.path = lut ? cuda::GemmPath::kLut : cuda::GemmPath::kFusedDequant;
               x2.k_slices = ks;
             }
             bool ok2 = false;

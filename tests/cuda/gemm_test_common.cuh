@@ -149,6 +149,31 @@ void fused_small() {
       for (index_t n : {1, 3, 8, 13})
         for (const auto path : {cuda::GemmPath::kFusedDequant, cuda::GemmPath::kFusedBitSerial})
           check_call<E>(w, dw, n, p, nullptr, "fused small", path);
+    if (c.g != 64)
+      for (int p = 2; p <= 4; ++p)
+        for (index_t n : {1, 2}) check_call<E>(w, dw, n, p, nullptr, "lut small", cuda::GemmPath::kLut);
+  }
+  // The LUT kernel on a partial last chunk (K = 4160), every K split.
+  {
+    const auto wl = random_weights(83, 4160, 4160, 2, 4);
+    const cuda::DeviceWeights<> dwl(wl);
+    for (int ks : {1, 2, 4, 8})
+      for (index_t n : {1, 2}) check_call<E>(wl, dwl, n, 2 + ks % 3, nullptr, "lut k slices", cuda::GemmPath::kLut, ks);
+  }
+  // Enough row tiles that several warps of a block share the tables (tm > 1), last block ragged.
+  {
+    const auto wl = random_weights(33003, 640, 128, 2, 4);
+    const cuda::DeviceWeights<> dwl(wl);
+    int dev = 0, sms = 0;
+    ANYBCQ_CUDA_CHECK(cudaGetDevice(&dev));
+    ANYBCQ_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    int tm = 0, ks = 0, cps = 0;
+    cuda::Gemm<E>::lut_shape(dwl.view().layout.row_tiles(), dwl.view().layout.chunks(), 1, 2 * sms, 0, tm, ks, cps);
+    INFO("tm=", tm, " ks=", ks, " SMs=", sms);
+    CHECK(tm > 1);
+    for (int p = 2; p <= 4; ++p)
+      for (index_t n : {1, 2}) check_call<E>(wl, dwl, n, p, nullptr, "lut shared tables");
+    for (index_t n : {1, 2}) check_call<E>(wl, dwl, n, 3, nullptr, "lut shared tables, 2 slices", cuda::GemmPath::kLut, 2);
   }
   // Every K-slice split of the register-dequantizing kernel (more slices than chunks leaves warps idle).
   const auto w = random_weights(77, 1280, 128, 2, 4);

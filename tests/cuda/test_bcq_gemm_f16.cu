@@ -99,7 +99,42 @@ TEST_CASE("can_implement names what it cannot take") {
   r = cuda::Gemm<__half>::can_implement(b);
   CHECK(r.status == cuda::Status::kInvalidProblem);
   CHECK(r.message.find("k_slices = 3") != std::string::npos);
-  // Dispatcher: register-dequantizing up to kMaxFusedBatch, then dequantize + cuBLAS.
+  // The LUT path takes one precision, batch ≤ kMaxLutBatch and group ≥ 128.
+  auto g128 = a;
+  g128.weights.group = 128;
+  g128.weights.scales.groups = 2;
+  b = g128;
+  b.path = cuda::GemmPath::kLut;
+  b.batch = cuda::DefaultTuning::kMaxLutBatch;
+  b.k_slices = 8;
+  CHECK(cuda::Gemm<__half>::can_implement(b).ok());
+  b.k_slices = 16;
+  CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kInvalidProblem);
+  b.k_slices = 0;
+  b.batch += 1;
+  r = cuda::Gemm<__half>::can_implement(b);
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("batch = 3") != std::string::npos);
+  b = a;  // group 64
+  b.path = cuda::GemmPath::kLut;
+  b.batch = 1;
+  r = cuda::Gemm<__half>::can_implement(b);
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("group = 64") != std::string::npos);
+  // Dispatcher: LUT up to kMaxLutBatch when group ≥ 128, register-dequantizing up to kMaxFusedBatch, then
+  // dequantize + cuBLAS.
+  b = g128;
+  b.batch = 1;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kLut);
+  b.batch = 2;  // M ≤ K: the register-dequantizing kernel; M > K: LUT
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.weights.rows = b.weights.cols + 1;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kLut);
+  b.batch = cuda::DefaultTuning::kMaxLutBatch + 1;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b = a;
+  b.batch = 1;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
   b = a;
   b.batch = cuda::DefaultTuning::kMaxFusedBatch;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);

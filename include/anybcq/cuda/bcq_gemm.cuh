@@ -1,6 +1,11 @@
 // AnyBCQ — y = x·Ŵ_pᵀ on the GPU at a run-time precision p (per call or per activation row).
 //
 // Paths (the dispatcher picks one; Arguments::path can force one):
+//  * LUT (uniform precision, batch 1, or 2 when M > K; group ≥ 128): CUDA cores, memory bound. Each
+//    warp streams one 16-row tile's p planes over a slice of K; the warps of a slice share per-chunk tables
+//    of the 16 signed sums ±x0±x1±x2±x3 of every 4 inputs in shared memory; a weight nibble costs one
+//    PRMT, one LDS and one FADD. The fragment-ordered bits are re-sorted per lane (delta swap and one
+//    exchange with the neighbouring lane) into 32 consecutive columns of one row per word.
 //  * fused, register-dequantizing (uniform precision, batch ≤ Tuning::kMaxFusedBatch): each warp streams
 //    the p planes of one 16-row tile over a slice of K, rebuilds Ŵ_p of every 16×16 tensor-core step in
 //    registers (per two weights and plane: one LOP3, one exact subtraction, one FMA with 2α_i, starting
@@ -34,6 +39,7 @@
 
 #include "anybcq/core/weights.hpp"
 #include "anybcq/cuda/common.cuh"
+#include "anybcq/cuda/lut_gemv.cuh"
 #include "anybcq/layout/mma_tiled.hpp"
 #include "anybcq/layout/scales.hpp"
 
@@ -46,6 +52,7 @@ struct DefaultTuning {
   static constexpr int kMaxTilesN = 4;        //!< 8-row batch tiles per bit-serial block (≤ 32 rows)
   static constexpr int kDqWarps = 8;          //!< warps per block of the register-dequantizing kernel
   static constexpr int kMaxFusedBatch = 64;   //!< uniform precision: register-dequantizing kernel up to here
+  static constexpr int kMaxLutBatch = 2;      //!< uniform precision, group ≥ 128: LUT kernel up to here
   static constexpr int kDequantWarps = 8;     //!< warps per block of the dequantize kernel
   static constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;  //!< bytes handed to cuBLAS
 };
@@ -56,6 +63,7 @@ enum class GemmPath {
   kFusedBitSerial,  //!< tensor cores on bit planes, one mma per plane; any batch, per-row precision
   kFusedDequant,    //!< Ŵ_p rebuilt in registers, one mma per step; uniform precision
   kDequantCublas,   //!< Ŵ_p written to the workspace, then cublasGemmEx; uniform precision
+  kLut,             //!< CUDA cores, activation lookup tables; uniform precision, batch ≤ 2, group ≥ 128
 };
 
 inline const char* to_string(GemmPath p) {
@@ -64,6 +72,7 @@ inline const char* to_string(GemmPath p) {
     case GemmPath::kFusedBitSerial: return "bitserial";
     case GemmPath::kFusedDequant: return "fused-dq";
     case GemmPath::kDequantCublas: return "deq+cublas";
+    case GemmPath::kLut: return "lut";
   }
   return "?";
 }
@@ -926,6 +935,235 @@ __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
   }
 }
 
+//! LUT path (batch 1–2, uniform precision, group ≥ 128): activation lookup tables as in lut_gemv_kernel,
+//! read straight from MmaTiled planes. Lane l = 4g + t loads 16 bytes of a fragment block: per word, rows g
+//! and g + 8 of 16 columns. One delta swap per word puts row g in the low half and row g + 8 in the high
+//! half (natural column order); one exchange with lane t ^ 1 (two PRMT and one SHFL per two words) then
+//! gives every lane, per word w, 32 consecutive columns of one row: lanes t = 0, 1 take columns
+//! 64w … 64w + 31 of rows g, g + 8, lanes t = 2, 3 columns 64w + 32 … 64w + 63. A lookup instruction
+//! therefore reads two quad tables, which share one 33-word slot (words 0–15 and 16–31): conflict-free.
+//! A block is tm row tiles (one warp each) × ks K slices; the tm warps of a slice build each chunk's tables
+//! together (double-buffered, one named barrier per chunk) and the slices are added in a fixed order.
+constexpr int kLutSlotBytes = 132;    //!< two 16-float quad tables and one pad word
+constexpr int kLutTableBytes = 4352;  //!< 32 slots (4224 bytes) and 8 run sums, rounded up to 256
+constexpr int kLutSumsOffset = 4224;  //!< Σx of the chunk's eight 32-column runs
+constexpr int kLutMaxWarps = 16;      //!< warps per block of the LUT kernel
+constexpr int kLutMaxSlices = 8;      //!< K slices per block of the LUT kernel
+
+//! Swaps the odd bits of the low half with the even bits of the high half: an MmaTiled word (rows g and
+//! g + 8 interleaved) becomes row g's 16 columns in bits 0–15 and row g + 8's in bits 16–31.
+__device__ __forceinline__ std::uint32_t split_rows(std::uint32_t w) {
+  const std::uint32_t d = ((w >> 15) ^ w) & 0x0000AAAAu;
+  return w ^ d ^ (d << 15);
+}
+
+//! Barrier over the `threads` threads of named barrier `id` (1 … 15).
+__device__ __forceinline__ void named_barrier(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+//! y[b] = Ŵ_P·x[b] for b < B (B = batch = 1 or 2). Block: prm.tm row tiles × prm.ks K slices (warp
+//! s·tm + u takes tile u of slice s); slice s takes chunks [s·cps, (s + 1)·cps).
+template <class Element, class Scale, int P, int B>
+__global__ void __launch_bounds__(kLutMaxWarps * 32, P * B <= 2 ? 2 : 1) lut_mma_kernel(const FusedParams<Scale> prm, int cps) {
+  extern __shared__ __align__(256) unsigned char lut_smem[];
+  using Raw = gemv_scale_raw_t<Scale>;
+  constexpr int kSplit = (P * B <= 4) ? 2 : 1;  // independent FADD chains per (row, plane)
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int TM = prm.tm, KS = prm.ks;
+  const int u = warp % TM, slice = warp / TM;
+  const int g = lane >> 2, t = lane & 3, hf = t >> 1, odd = t & 1;
+  const index_t M = prm.M, RT = prm.row_tiles, CH = prm.chunks, G = prm.scales.groups;
+  const int K = int(prm.K);
+  const int c0 = slice * cps, c1 = min(c0 + cps, int(CH));
+  const bool pair_groups = prm.fold_blocks == 2;  // g = 128: chunk words 0–1 and 2–3 are two groups
+  const bool has_beta = prm.beta != nullptr;
+  const std::uint32_t slice_tab = std::uint32_t(slice * 2 * B * kLutTableBytes);
+  const std::uint32_t cls = hf ? 0x40404040u : 0u;  // second table of a slot
+  const std::uint32_t sel_send = odd ? 0x5410u : 0x7632u, sel_lo = odd ? 0x3254u : 0x5410u,
+                      sel_hi = odd ? 0x3276u : 0x7610u;
+  const Element* x = static_cast<const Element*>(prm.x);
+  const int builder = u * 32 + lane;  // quads builder, builder + 32·tm, … (< 64) of every chunk
+  auto sync_slice = [&]() {
+    if (TM == 1) __syncwarp();
+    else named_barrier(1 + slice, TM * 32);
+  };
+
+  // A tile past the matrix re-reads the last tile and writes nothing; rows past M read row M − 1's scales.
+  const index_t tile = index_t(blockIdx.x) * TM + u;
+  const index_t plane_stride = RT * CH * 32;
+  const uint4* wp = prm.planes + ((tile < RT ? tile : RT - 1) * CH + c0) * 32 + lane;
+  const index_t m_lane = tile * 16 + g + 8 * odd;
+  const index_t mrow = m_lane < M ? m_lane : M - 1;
+  const Scale* abase = prm.alpha + prm.scales.alpha_base(P);
+  const Scale* bbase = has_beta ? prm.beta + prm.scales.beta_base(P) : prm.alpha;
+
+  // Everything chunk c + 1 needs is loaded while chunk c is computed.
+  uint4 nw[P];
+  Raw na[2][P] = {};
+  Raw nb[2] = {};
+  uint2 nx[B][2];
+  int cn = c0;
+  auto load = [&]() {
+#pragma unroll
+    for (int i = 0; i < P; ++i) nw[i] = load_stream(wp + i * plane_stride + index_t(cn - c0) * 32);
+#pragma unroll
+    for (int f = 0; f < 2; ++f) {
+      if (f == 1 && !pair_groups) break;
+      index_t grp = pair_groups ? index_t(2 * cn + f) : index_t(cn) * 256 / prm.group;
+      grp = grp < G ? grp : G - 1;  // padding columns past K (their activations read as zero)
+#pragma unroll
+      for (int i = 0; i < P; ++i) na[f][i] = gemv_load_scale<Scale>(abase + (grp * P + i) * M + mrow);
+      nb[f] = has_beta ? gemv_load_scale<Scale>(bbase + grp * M + mrow) : Raw(0);
+    }
+#pragma unroll
+    for (int b = 0; b < B; ++b)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int q = builder + h * 32 * TM, col = cn * 256 + 4 * q;
+        nx[b][h] = q < 64 && col < K ? __ldg(reinterpret_cast<const uint2*>(x + index_t(b) * K + col))
+                                     : make_uint2(0u, 0u);
+      }
+    ++cn;
+  };
+
+  float acc[B];
+#pragma unroll
+  for (int b = 0; b < B; ++b) acc[b] = 0.0f;
+
+  if (c0 < c1) load();
+  for (int c = c0; c < c1; ++c) {
+    uint4 w[P];
+    Raw a[2][P], bt[2];
+    uint2 xr[B][2];
+#pragma unroll
+    for (int i = 0; i < P; ++i) {
+      w[i] = nw[i];
+      a[0][i] = na[0][i];
+      a[1][i] = na[1][i];
+    }
+    bt[0] = nb[0];
+    bt[1] = nb[1];
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      xr[b][0] = nx[b][0];
+      xr[b][1] = nx[b][1];
+    }
+    if (c + 1 < c1) load();
+
+    // Tables of this chunk (buffer (c − c0) mod 2): quad q = 16w + 8h + n (columns 4q … 4q + 3) goes to
+    // slot 8w + n, half h; the stores of one entry hit 32 distinct banks. Run r = q / 8 (32 columns) gets
+    // its Σx from the 8 lanes that built its quads (a run never spans two warps).
+    const std::uint32_t tab = slice_tab + std::uint32_t(((c - c0) & 1) * B * kLutTableBytes);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int q = builder + h * 32 * TM;
+      if (q >= 64) break;  // uniform per warp
+#pragma unroll
+      for (int b = 0; b < B; ++b) {
+        float v[4];
+        gemv_unpack4<Element>(xr[b][h], v);
+        const float lo[4] = {-v[0] - v[1], v[0] - v[1], v[1] - v[0], v[0] + v[1]};
+        const float hi[4] = {-v[2] - v[3], v[2] - v[3], v[3] - v[2], v[2] + v[3]};
+        unsigned char* tb = lut_smem + tab + b * kLutTableBytes;
+        float* tp = reinterpret_cast<float*>(tb + (8 * (q >> 4) + (q & 7)) * kLutSlotBytes + 64 * ((q >> 3) & 1));
+#pragma unroll
+        for (int e = 0; e < 16; ++e) tp[e] = lo[e & 3] + hi[e >> 2];
+        if (has_beta) {
+          float s = lo[3] + hi[3];
+#pragma unroll
+          for (int o = 1; o < 8; o <<= 1) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
+          if ((lane & 7) == 0) reinterpret_cast<float*>(tb + kLutSumsOffset)[q >> 3] = s;
+        }
+      }
+    }
+    sync_slice();
+
+    // One row per lane, 32 consecutive columns per word.
+    std::uint32_t wr[P][4];
+#pragma unroll
+    for (int i = 0; i < P; ++i) {
+      const std::uint32_t v0 = split_rows(w[i].x), v1 = split_rows(w[i].y);
+      const std::uint32_t v2 = split_rows(w[i].z), v3 = split_rows(w[i].w);
+      const std::uint32_t r01 = __shfl_xor_sync(0xFFFFFFFFu, __byte_perm(v0, v1, sel_send), 1);
+      const std::uint32_t r23 = __shfl_xor_sync(0xFFFFFFFFu, __byte_perm(v2, v3, sel_send), 1);
+      wr[i][0] = __byte_perm(v0, r01, sel_lo);
+      wr[i][1] = __byte_perm(v1, r01, sel_hi);
+      wr[i][2] = __byte_perm(v2, r23, sel_lo);
+      wr[i][3] = __byte_perm(v3, r23, sel_hi);
+    }
+    float part[B][P][kSplit];
+#pragma unroll
+    for (int b = 0; b < B; ++b)
+#pragma unroll
+      for (int i = 0; i < P; ++i)
+#pragma unroll
+        for (int s = 0; s < kSplit; ++s) part[b][i][s] = 0.0f;
+#pragma unroll
+    for (int wd = 0; wd < 4; ++wd) {
+#pragma unroll
+      for (int i = 0; i < P; ++i) {
+        const std::uint32_t ev = and_or(wr[i][wd] << 2, 0x3C3C3C3Cu, cls);  // byte q: nibble 2q
+        const std::uint32_t od = and_or(wr[i][wd] >> 2, 0x3C3C3C3Cu, cls);  // byte q: nibble 2q + 1
+#pragma unroll
+        for (int q = 0; q < 4; ++q)
+#pragma unroll
+          for (int b = 0; b < B; ++b) {
+            const std::uint32_t tb = tab + std::uint32_t(b * kLutTableBytes);
+            const std::uint32_t oe = __byte_perm(ev, tb, 0x7650u | std::uint32_t(q));
+            const std::uint32_t oo = __byte_perm(od, tb, 0x7650u | std::uint32_t(q));
+            const int slot = 8 * wd + 2 * q;
+            part[b][i][0] += *reinterpret_cast<const float*>(lut_smem + oe + slot * kLutSlotBytes);
+            part[b][i][kSplit - 1] += *reinterpret_cast<const float*>(lut_smem + oo + (slot + 1) * kLutSlotBytes);
+          }
+      }
+      // End of a scale group: y += β·Σx + Σ_i α_i·partial_i (fixed order).
+      if (wd == 3 || (wd == 1 && pair_groups)) {
+        const bool second = wd == 3 && pair_groups;
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+          float s = 0.0f;
+          if (has_beta) {
+            const float* sums = reinterpret_cast<const float*>(lut_smem + tab + b * kLutTableBytes + kLutSumsOffset) + hf;
+            const float sxg = pair_groups ? (second ? sums[4] + sums[6] : sums[0] + sums[2])
+                                          : (sums[0] + sums[2]) + (sums[4] + sums[6]);
+            s = gemv_scale_float<Scale>(second ? bt[1] : bt[0]) * sxg;
+          }
+#pragma unroll
+          for (int i = 0; i < P; ++i) {
+            float pi = part[b][i][0];
+            if constexpr (kSplit == 2) pi += part[b][i][1];
+            s = fmaf(gemv_scale_float<Scale>(second ? a[1][i] : a[0][i]), pi, s);
+#pragma unroll
+            for (int sp = 0; sp < kSplit; ++sp) part[b][i][sp] = 0.0f;
+          }
+          acc[b] += s;
+        }
+      }
+    }
+  }
+
+  // Lanes t and t ^ 2 hold the same row (other columns); then the slices are added in a fixed order.
+#pragma unroll
+  for (int b = 0; b < B; ++b) acc[b] += __shfl_xor_sync(0xFFFFFFFFu, acc[b], 2);
+  __syncthreads();
+  float* red = reinterpret_cast<float*>(lut_smem);
+  if (hf == 0) {
+#pragma unroll
+    for (int b = 0; b < B; ++b) red[((slice * TM + u) * B + b) * 16 + g + 8 * odd] = acc[b];
+  }
+  __syncthreads();
+  Element* y = static_cast<Element*>(prm.y);
+  for (int idx = threadIdx.x; idx < TM * B * 16; idx += blockDim.x) {
+    const int r = idx & 15, uu = (idx >> 4) / B, b = (idx >> 4) % B;
+    const index_t m = (index_t(blockIdx.x) * TM + uu) * 16 + r;
+    if (m >= M) continue;
+    float s = 0.0f;
+    for (int sl = 0; sl < KS; ++sl) s += red[((sl * TM + uu) * B + b) * 16 + r];
+    y[index_t(b) * M + m] = from_f32<Element>(s);
+  }
+}
+
 inline bool aligned(const void* p, std::size_t a) { return (reinterpret_cast<std::uintptr_t>(p) % a) == 0; }
 
 }  // namespace detail
@@ -952,7 +1190,9 @@ class Gemm {
     int bits = 0;                   //!< precision of every row (used when row_bits is null)
     const int* row_bits = nullptr;  //!< device array of `batch` precisions, one per row of x; or null
     GemmPath path = GemmPath::kAuto;  //!< force a path (tests, benchmarks); kAuto lets the dispatcher pick
-    int k_slices = 0;  //!< register-dequantizing path: K slices per block (1, 2, 4, … ≤ Tuning::kDqWarps); 0 = auto
+    //! K slices per block: register-dequantizing path 1, 2, 4, … ≤ Tuning::kDqWarps, LUT path 1, 2, 4, 8;
+    //! 0 = automatic.
+    int k_slices = 0;
   };
 
   Gemm() = default;
@@ -999,8 +1239,10 @@ class Gemm {
          << w.p_max() << ") does not match an " << w.rows << " x " << w.cols << " matrix with group " << w.group;
       return fail(Status::kInvalidProblem);
     }
-    if (a.k_slices < 0 || a.k_slices > Tuning::kDqWarps || (a.k_slices & (a.k_slices - 1)) != 0) {
-      os << "k_slices = " << a.k_slices << " must be 0 (auto) or a power of two up to " << Tuning::kDqWarps;
+    const int max_slices = path(a) == GemmPath::kLut ? detail::kLutMaxSlices : Tuning::kDqWarps;
+    if (a.k_slices < 0 || a.k_slices > max_slices || (a.k_slices & (a.k_slices - 1)) != 0) {
+      os << "k_slices = " << a.k_slices << " must be 0 (auto) or a power of two up to " << max_slices << " on path "
+         << to_string(path(a));
       return fail(Status::kInvalidProblem);
     }
     if (a.batch < 0) {
@@ -1011,7 +1253,12 @@ class Gemm {
       os << "precision p = " << a.bits << " is outside the weights' range " << w.p_min() << ".." << w.p_max();
       return fail(Status::kInvalidProblem);
     }
-    if (a.row_bits && (a.path == GemmPath::kFusedDequant || a.path == GemmPath::kDequantCublas)) {
+    if (a.path == GemmPath::kLut && (a.batch > Tuning::kMaxLutBatch || w.group == 64)) {
+      os << "path " << to_string(a.path) << " takes batch ≤ " << Tuning::kMaxLutBatch
+         << " and group size ≥ 128 (batch = " << a.batch << ", group = " << w.group << ")";
+      return fail(Status::kInvalidProblem);
+    }
+    if (a.row_bits && (a.path == GemmPath::kFusedDequant || a.path == GemmPath::kDequantCublas || a.path == GemmPath::kLut)) {
       os << "path " << to_string(a.path) << " takes one precision per call; per-row precision needs "
          << to_string(GemmPath::kFusedBitSerial) << " (or kAuto)";
       return fail(Status::kInvalidProblem);
@@ -1028,12 +1275,32 @@ class Gemm {
     return Check{};
   }
 
-  //! Path a call takes: a.path if forced, else per-row precision → bit-serial, batch ≤
-  //! Tuning::kMaxFusedBatch → register-dequantizing, larger batches → dequantize + cuBLAS.
+  //! Path a call takes: a.path if forced, else per-row precision → bit-serial; group ≥ 128 and batch 1
+  //! (or batch ≤ Tuning::kMaxLutBatch with M > K, where the register-dequantizing kernel is weakest) →
+  //! LUT; batch ≤ Tuning::kMaxFusedBatch → register-dequantizing; larger batches → dequantize + cuBLAS.
   static GemmPath path(const Arguments& a) {
     if (a.path != GemmPath::kAuto) return a.path;
     if (a.row_bits) return GemmPath::kFusedBitSerial;
+    if (a.weights.group != 64 &&
+        (a.batch == 1 || (a.batch <= Tuning::kMaxLutBatch && a.weights.rows > a.weights.cols)))
+      return GemmPath::kLut;
     return a.batch <= Tuning::kMaxFusedBatch ? GemmPath::kFusedDequant : GemmPath::kDequantCublas;
+  }
+
+  //! Row tiles × K slices per block of the LUT kernel and 256-column chunks per slice: as many slices
+  //! (≤ 8 / batch, ≥ 2 chunks each) as keep the grid at ≤ 2048 warps, then as many row tiles per block
+  //! (≤ 16 warps in all) as keep ≥ `min_blocks` blocks; row tiles of one block share the activation
+  //! tables. (H100 sweep over five shapes, p = 2–4, batch 1 and 2: within 5 % of the best split.)
+  static void lut_shape(index_t row_tiles, index_t chunks, index_t batch, index_t min_blocks, int forced, int& tm,
+                        int& ks, int& cps) {
+    ks = forced;
+    if (ks <= 0) {
+      ks = 1;
+      while (2 * ks <= detail::kLutMaxSlices / batch && 4 * ks <= chunks && row_tiles * 2 * ks <= 2048) ks *= 2;
+    }
+    tm = 1;
+    while (2 * tm * ks <= detail::kLutMaxWarps && (row_tiles + 2 * tm - 1) / (2 * tm) >= min_blocks) tm *= 2;
+    cps = int((chunks + ks - 1) / ks);
   }
 
   //! Row tiles × K slices per block of the register-dequantizing kernel: as many slices as keep ≥ 2
@@ -1075,6 +1342,13 @@ class Gemm {
       return Status::kWorkspaceTooSmall;
     }
     detail::FusedParams<Scale> prm = params(a);
+    if (path(a) == GemmPath::kLut) {
+      int cps = 0;
+      lut_shape(prm.row_tiles, prm.chunks, a.batch, 2 * index_t(sm_count()), a.k_slices, prm.tm, prm.ks, cps);
+      const Status s = launch_lut(prm, a.bits, cps, stream);
+      if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
+      return s;
+    }
     if (path(a) == GemmPath::kFusedDequant) {
       const index_t n_tiles = (a.batch + 7) / 8;
       const int nt = n_tiles <= 1 ? 1 : n_tiles <= 2 ? 2 : 4;
@@ -1227,6 +1501,18 @@ class Gemm {
       return nt == 1 ? launch_dq_one<kP, 1>(prm, stream)
            : nt == 2 ? launch_dq_one<kP, 2>(prm, stream)
                      : launch_dq_one<kP, 4>(prm, stream);
+    });
+  }
+
+  Status launch_lut(const detail::FusedParams<Scale>& prm, int planes, int cps, cudaStream_t stream) {
+    return with_planes(planes, [&](auto p) {
+      constexpr int kP = decltype(p)::value;
+      const index_t blocks = (prm.row_tiles + prm.tm - 1) / prm.tm;
+      const int threads = prm.tm * prm.ks * 32, smem = prm.ks * 2 * int(prm.batch) * detail::kLutTableBytes;
+      return prm.batch == 1 ? launch(detail::lut_mma_kernel<Element, Scale, kP, 1>, blocks, threads, smem, stream,
+                                     "LUT kernel", prm, cps)
+                            : launch(detail::lut_mma_kernel<Element, Scale, kP, 2>, blocks, threads, smem, stream,
+                                     "LUT kernel", prm, cps);
     });
   }
 
