@@ -943,7 +943,7 @@ __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
 //! 64w … 64w + 31 of rows g, g + 8, lanes t = 2, 3 columns 64w + 32 … 64w + 63. A lookup instruction
 //! therefore reads two quad tables, which share one 33-word slot (words 0–15 and 16–31): conflict-free.
 //! A block is tm row tiles (one warp each) × ks K slices; the tm warps of a slice build each chunk's tables
-//! together (double-buffered, one named barrier per chunk) and the slices are added in a fixed order.
+//! together (double-buffered, one block barrier per chunk) and the slices are added in a fixed order.
 constexpr int kLutSlotBytes = 132;    //!< two 16-float quad tables and one pad word
 constexpr int kLutTableBytes = 4352;  //!< 32 slots (4224 bytes) and 8 run sums, rounded up to 256
 constexpr int kLutSumsOffset = 4224;  //!< Σx of the chunk's eight 32-column runs
@@ -957,15 +957,10 @@ __device__ __forceinline__ std::uint32_t split_rows(std::uint32_t w) {
   return w ^ d ^ (d << 15);
 }
 
-//! Barrier over the `threads` threads of named barrier `id` (1 … 15).
-__device__ __forceinline__ void named_barrier(int id, int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-
 //! y[b] = Ŵ_P·x[b] for b < B (B = batch = 1 or 2). Block: prm.tm row tiles × prm.ks K slices (warp
 //! s·tm + u takes tile u of slice s); slice s takes chunks [s·cps, (s + 1)·cps).
 template <class Element, class Scale, int P, int B>
-__global__ void __launch_bounds__(kLutMaxWarps * 32, P * B <= 2 ? 2 : 1) lut_mma_kernel(const FusedParams<Scale> prm, int cps) {
+__global__ void __launch_bounds__(kLutMaxWarps * 32) lut_mma_kernel(const FusedParams<Scale> prm, int cps) {
   extern __shared__ __align__(256) unsigned char lut_smem[];
   using Raw = gemv_scale_raw_t<Scale>;
   constexpr int kSplit = (P * B <= 4) ? 2 : 1;  // independent FADD chains per (row, plane)
@@ -984,10 +979,15 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32, P * B <= 2 ? 2 : 1) lut_mma
                       sel_hi = odd ? 0x3276u : 0x7610u;
   const Element* x = static_cast<const Element*>(prm.x);
   const int builder = u * 32 + lane;  // quads builder, builder + 32·tm, … (< 64) of every chunk
-  auto sync_slice = [&]() {
+  // Tables shared by tm > 1 warps: the whole block steps through the chunks together (every slice makes
+  // cps iterations, the last one's surplus ones idle) with one __syncthreads per chunk. A named barrier
+  // per slice with a run-time id made the compiler reserve every barrier, which capped the SM at four
+  // blocks (Nsight Compute: 25% theoretical occupancy).
+  auto sync_tables = [&]() {
     if (TM == 1) __syncwarp();
-    else named_barrier(1 + slice, TM * 32);
+    else __syncthreads();
   };
+  const int c_end = TM == 1 ? c1 : c0 + cps;
 
   // A tile past the matrix re-reads the last tile and writes nothing; rows past M read row M − 1's scales.
   const index_t tile = index_t(blockIdx.x) * TM + u;
@@ -995,8 +995,22 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32, P * B <= 2 ? 2 : 1) lut_mma
   const uint4* wp = prm.planes + ((tile < RT ? tile : RT - 1) * CH + c0) * 32 + lane;
   const index_t m_lane = tile * 16 + g + 8 * odd;
   const index_t mrow = m_lane < M ? m_lane : M - 1;
-  const Scale* abase = prm.alpha + prm.scales.alpha_base(P);
-  const Scale* bbase = has_beta ? prm.beta + prm.scales.beta_base(P) : prm.alpha;
+  // Running pointers of the next chunk to load (no per-chunk index arithmetic): planes, the α^P/β^P entries
+  // of the chunk's first scale group for this lane's row, and this lane's activation quads.
+  const uint4* wq = wp;
+  // Scale groups: two per chunk when g = 128; else one, advancing every g / 256 chunks (g = K, not a
+  // multiple of 256, is the only group).
+  const int chunks_per_group = pair_groups ? 1 : prm.group % 256 == 0 ? int(prm.group / 256) : 0x7fffffff;
+  index_t grp = pair_groups ? index_t(2) * c0 : index_t(c0 / chunks_per_group);
+  int in_group = pair_groups ? 0 : c0 % chunks_per_group;
+  const index_t PM = index_t(P) * M;
+  const Scale* ap = prm.alpha + prm.scales.alpha_base(P) + grp * PM + mrow;
+  const Scale* bp = has_beta ? prm.beta + prm.scales.beta_base(P) + grp * M + mrow : prm.alpha;
+  // Quad h = builder + 32·tm·h starts at column 4·builder + 128·h of the chunk (tm = 1) or is not built.
+  const Element* xq = x + index_t(c0) * 256 + (builder < 64 ? 4 * builder : 0);
+  int xcol[2];  // column of quad h inside its chunk; −K when this lane builds no quad h
+#pragma unroll
+  for (int h = 0; h < 2; ++h) xcol[h] = builder + h * 32 * TM < 64 ? 4 * builder + 128 * h : -K;
 
   // Everything chunk c + 1 needs is loaded while chunk c is computed.
   uint4 nw[P];
@@ -1006,24 +1020,34 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32, P * B <= 2 ? 2 : 1) lut_mma
   int cn = c0;
   auto load = [&]() {
 #pragma unroll
-    for (int i = 0; i < P; ++i) nw[i] = load_stream(wp + i * plane_stride + index_t(cn - c0) * 32);
+    for (int i = 0; i < P; ++i) nw[i] = load_stream(wq + i * plane_stride);
+    wq += 32;
 #pragma unroll
-    for (int f = 0; f < 2; ++f) {
-      if (f == 1 && !pair_groups) break;
-      index_t grp = pair_groups ? index_t(2 * cn + f) : index_t(cn) * 256 / prm.group;
-      grp = grp < G ? grp : G - 1;  // padding columns past K (their activations read as zero)
+    for (int i = 0; i < P; ++i) na[0][i] = gemv_load_scale<Scale>(ap + i * M);
+    nb[0] = has_beta ? gemv_load_scale<Scale>(bp) : Raw(0);
+    if (pair_groups) {
+      // The second group of a last chunk that is half past K has no entries (its activations are zero).
+      const bool second = grp + 1 < G;
 #pragma unroll
-      for (int i = 0; i < P; ++i) na[f][i] = gemv_load_scale<Scale>(abase + (grp * P + i) * M + mrow);
-      nb[f] = has_beta ? gemv_load_scale<Scale>(bbase + grp * M + mrow) : Raw(0);
+      for (int i = 0; i < P; ++i) na[1][i] = gemv_load_scale<Scale>(ap + (second ? PM : 0) + i * M);
+      nb[1] = has_beta ? gemv_load_scale<Scale>(bp + (second ? M : 0)) : Raw(0);
+      grp += 2;
+      ap += 2 * PM;
+      bp += has_beta ? 2 * M : 0;
+    } else if (++in_group == chunks_per_group) {
+      in_group = 0;
+      ++grp;
+      ap += PM;
+      bp += has_beta ? M : 0;
     }
 #pragma unroll
-    for (int b = 0; b < B; ++b)
+    for (int h = 0; h < 2; ++h) {
+      const bool ok = xcol[h] >= 0 && cn * 256 + xcol[h] < K;
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int q = builder + h * 32 * TM, col = cn * 256 + 4 * q;
-        nx[b][h] = q < 64 && col < K ? __ldg(reinterpret_cast<const uint2*>(x + index_t(b) * K + col))
-                                     : make_uint2(0u, 0u);
-      }
+      for (int b = 0; b < B; ++b)
+        nx[b][h] = ok ? __ldg(reinterpret_cast<const uint2*>(xq + 128 * h + index_t(b) * K)) : make_uint2(0u, 0u);
+    }
+    xq += 256;
     ++cn;
   };
 
@@ -1032,7 +1056,8 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32, P * B <= 2 ? 2 : 1) lut_mma
   for (int b = 0; b < B; ++b) acc[b] = 0.0f;
 
   if (c0 < c1) load();
-  for (int c = c0; c < c1; ++c) {
+  for (int c = c0; c < c_end; ++c) {
+    const bool active = c < c1;  // uniform per slice
     uint4 w[P];
     Raw a[2][P], bt[2];
     uint2 xr[B][2];
@@ -1058,7 +1083,7 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32, P * B <= 2 ? 2 : 1) lut_mma
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int q = builder + h * 32 * TM;
-      if (q >= 64) break;  // uniform per warp
+      if (q >= 64 || !active) break;  // uniform per warp
 #pragma unroll
       for (int b = 0; b < B; ++b) {
         float v[4];
@@ -1077,7 +1102,8 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32, P * B <= 2 ? 2 : 1) lut_mma
         }
       }
     }
-    sync_slice();
+    sync_tables();
+    if (!active) continue;
 
     // One row per lane, 32 consecutive columns per word.
     std::uint32_t wr[P][4];
