@@ -1086,16 +1086,10 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32) lut_mma_kernel(const FusedP
       if (q >= 64 || !active) break;  // uniform per warp
 #pragma unroll
       for (int b = 0; b < B; ++b) {
-        float v[4];
-        gemv_unpack4<Element>(xr[b][h], v);
-        const float lo[4] = {-v[0] - v[1], v[0] - v[1], v[1] - v[0], v[0] + v[1]};
-        const float hi[4] = {-v[2] - v[3], v[2] - v[3], v[3] - v[2], v[2] + v[3]};
         unsigned char* tb = lut_smem + tab + b * kLutTableBytes;
-        float* tp = reinterpret_cast<float*>(tb + (8 * (q >> 4) + (q & 7)) * kLutSlotBytes + 64 * ((q >> 3) & 1));
-#pragma unroll
-        for (int e = 0; e < 16; ++e) tp[e] = lo[e & 3] + hi[e >> 2];
+        float s = gemv_store_quad_table<Element>(
+            xr[b][h], reinterpret_cast<float*>(tb + (8 * (q >> 4) + (q & 7)) * kLutSlotBytes + 64 * ((q >> 3) & 1)));
         if (has_beta) {
-          float s = lo[3] + hi[3];
 #pragma unroll
           for (int o = 1; o < 8; o <<= 1) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
           if ((lane & 7) == 0) reinterpret_cast<float*>(tb + kLutSumsOffset)[q >> 3] = s;
@@ -1128,21 +1122,8 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32) lut_mma_kernel(const FusedP
 #pragma unroll
     for (int wd = 0; wd < 4; ++wd) {
 #pragma unroll
-      for (int i = 0; i < P; ++i) {
-        const std::uint32_t ev = and_or(wr[i][wd] << 2, 0x3C3C3C3Cu, cls);  // byte q: nibble 2q
-        const std::uint32_t od = and_or(wr[i][wd] >> 2, 0x3C3C3C3Cu, cls);  // byte q: nibble 2q + 1
-#pragma unroll
-        for (int q = 0; q < 4; ++q)
-#pragma unroll
-          for (int b = 0; b < B; ++b) {
-            const std::uint32_t tb = tab + std::uint32_t(b * kLutTableBytes);
-            const std::uint32_t oe = __byte_perm(ev, tb, 0x7650u | std::uint32_t(q));
-            const std::uint32_t oo = __byte_perm(od, tb, 0x7650u | std::uint32_t(q));
-            const int slot = 8 * wd + 2 * q;
-            part[b][i][0] += *reinterpret_cast<const float*>(lut_smem + oe + slot * kLutSlotBytes);
-            part[b][i][kSplit - 1] += *reinterpret_cast<const float*>(lut_smem + oo + (slot + 1) * kLutSlotBytes);
-          }
-      }
+      for (int i = 0; i < P; ++i)
+        gemv_lookup_word(lut_smem, wr[i][wd], cls, tab, kLutTableBytes, 8 * wd, kLutSlotBytes, i, part);
       // End of a scale group: y += β·Σx + Σ_i α_i·partial_i (fixed order).
       if (wd == 3 || (wd == 1 && pair_groups)) {
         const bool second = wd == 3 && pair_groups;

@@ -77,6 +77,43 @@ __device__ __forceinline__ std::uint32_t gemv_word(const uint4& w, int t) {
   return t == 0 ? w.x : t == 1 ? w.y : t == 2 ? w.z : w.w;
 }
 
+//! Stores the lookup table of four inputs (raw 16-bit activations) at t[0 … 15]: entry e is Σ_j ±v_j with
+//! +v_j where bit j of e is set. Returns v0 + v1 + v2 + v3.
+template <class E>
+__device__ __forceinline__ float gemv_store_quad_table(uint2 raw, float* t) {
+  float v[4];
+  gemv_unpack4<E>(raw, v);
+  const float lo[4] = {-v[0] - v[1], v[0] - v[1], v[1] - v[0], v[0] + v[1]};
+  const float hi[4] = {-v[2] - v[3], v[2] - v[3], v[3] - v[2], v[2] + v[3]};
+#pragma unroll
+  for (int e = 0; e < 16; ++e) t[e] = lo[e & 3] + hi[e >> 2];
+  return lo[3] + hi[3];
+}
+
+//! Looks up the 8 nibbles of one 32-bit plane word for activation rows b < B and adds them to plane i's
+//! partials: even nibbles to part[b][i][0], odd ones to part[b][i][S − 1]. Nibble n reads table position
+//! pos0 + n (pos_bytes apart) of row b's tables, which start at byte tab0 + b·table_bytes of `smem` (a
+//! multiple of 256, so the address is one PRMT of the index byte and the table base); `cls` is OR-ed into
+//! every index byte.
+template <int B, int P, int S>
+__device__ __forceinline__ void gemv_lookup_word(const unsigned char* smem, std::uint32_t word, std::uint32_t cls,
+                                                 std::uint32_t tab0, int table_bytes, int pos0, int pos_bytes, int i,
+                                                 float (&part)[B][P][S]) {
+  const std::uint32_t ev = ((word << 2) & 0x3C3C3C3Cu) | cls;  // byte q: 4 × nibble 2q
+  const std::uint32_t od = ((word >> 2) & 0x3C3C3C3Cu) | cls;  // byte q: 4 × nibble 2q + 1
+#pragma unroll
+  for (int q = 0; q < 4; ++q)
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      const std::uint32_t tb = tab0 + std::uint32_t(b * table_bytes);
+      const std::uint32_t oe = __byte_perm(ev, tb, 0x7650u | std::uint32_t(q));
+      const std::uint32_t oo = __byte_perm(od, tb, 0x7650u | std::uint32_t(q));
+      const int pos = pos0 + 2 * q;
+      part[b][i][0] += *reinterpret_cast<const float*>(smem + oe + pos * pos_bytes);
+      part[b][i][S - 1] += *reinterpret_cast<const float*>(smem + oo + (pos + 1) * pos_bytes);
+    }
+}
+
 //! y[b][m] = Σ_k Ŵ_P[m][k]·x[b][k] for P planes, B activation rows.
 //! planes: GemvTiled words as uint4 (one per row, plane, 128-column chunk); alpha/beta: the P-level tables.
 template <class E, class Scale, int P, int B>
@@ -149,16 +186,9 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32)
     float sx[B];
     __syncwarp();  // the previous chunk's lookups are done before the tables are overwritten
 #pragma unroll
-    for (int b = 0; b < B; ++b) {
-      float v[4];
-      gemv_unpack4<E>(xr[b], v);
-      const float lo[4] = {-v[0] - v[1], v[0] - v[1], v[1] - v[0], v[0] + v[1]};
-      const float hi[4] = {-v[2] - v[3], v[2] - v[3], v[3] - v[2], v[2] + v[3]};
-      float* t = reinterpret_cast<float*>(gemv_smem + tab0 + b * kGemvTableBytes + lane * kGemvTableStride);
-#pragma unroll
-      for (int e = 0; e < 16; ++e) t[e] = lo[e & 3] + hi[e >> 2];
-      sx[b] = lo[3] + hi[3];
-    }
+    for (int b = 0; b < B; ++b)
+      sx[b] = gemv_store_quad_table<E>(
+          xr[b], reinterpret_cast<float*>(gemv_smem + tab0 + b * kGemvTableBytes + lane * kGemvTableStride));
     if (has_beta) {
 #pragma unroll
       for (int b = 0; b < B; ++b)
@@ -175,26 +205,10 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32)
 #pragma unroll
         for (int s = 0; s < kSplit; ++s) part[b][i][s] = 0.0f;
 #pragma unroll
-    for (int i = 0; i < P; ++i) {
+    for (int i = 0; i < P; ++i)
 #pragma unroll
-      for (int t = 0; t < 4; ++t) {
-        const std::uint32_t word = gemv_word(w[i], t);
-        const std::uint32_t ev = (word << 2) & 0x3C3C3C3Cu;  // byte q = 4 × nibble 2q
-        const std::uint32_t od = (word >> 2) & 0x3C3C3C3Cu;  // byte q = 4 × nibble 2q+1
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-#pragma unroll
-          for (int b = 0; b < B; ++b) {
-            const std::uint32_t tb = tab0 + std::uint32_t(b * kGemvTableBytes);
-            const std::uint32_t oe = __byte_perm(ev, tb, 0x7650u | std::uint32_t(q));
-            const std::uint32_t oo = __byte_perm(od, tb, 0x7650u | std::uint32_t(q));
-            const int npe = 8 * t + 2 * q;
-            part[b][i][0] += *reinterpret_cast<const float*>(gemv_smem + oe + npe * kGemvTableStride);
-            part[b][i][kSplit - 1] += *reinterpret_cast<const float*>(gemv_smem + oo + (npe + 1) * kGemvTableStride);
-          }
-        }
-      }
-    }
+      for (int t = 0; t < 4; ++t)
+        gemv_lookup_word(gemv_smem, gemv_word(w[i], t), 0u, tab0, kGemvTableBytes, 8 * t, kGemvTableStride, i, part);
 #pragma unroll
     for (int b = 0; b < B; ++b) {
       float s = has_beta ? gemv_scale_float<Scale>(bt) * sx[b] : 0.0f;
