@@ -36,7 +36,8 @@ struct QuantizeOptions {
   int threads = 0;        //!< worker threads; 0 = all hardware threads
 };
 
-//! Progress callback: rows finished so far and in total. Called from worker threads, serialised.
+//! Progress callback: rows finished so far and in total. Called from worker threads, serialised, with
+//! increasing counts; the last call reports every row.
 using ProgressFn = std::function<void(index_t rows_done, index_t rows_total)>;
 
 namespace detail {
@@ -86,6 +87,7 @@ MultiPrecisionWeights<Layout, Scale> quantize(const T* w, index_t rows, index_t 
 
   std::atomic<index_t> done{0};
   std::mutex progress_mu;
+  index_t reported = 0;  // highest count passed to progress (guarded by progress_mu)
   const index_t report_every = std::max<index_t>(1, rows / 200);
 
   ::anybcq::detail::parallel_for(rows, opt.threads, [&](index_t begin, index_t end, int) {
@@ -151,8 +153,12 @@ MultiPrecisionWeights<Layout, Scale> quantize(const T* w, index_t rows, index_t 
         }
       const index_t d = ++done;
       if (progress && (d % report_every == 0 || d == rows)) {
+        // Counts are taken before the lock, so a later count may arrive first: report increases only.
         std::lock_guard<std::mutex> lock(progress_mu);
-        progress(d, rows);
+        if (d > reported) {
+          reported = d;
+          progress(d, rows);
+        }
       }
     }
   });
