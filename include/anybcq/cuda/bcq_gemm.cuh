@@ -96,6 +96,7 @@ struct FusedParams {
   int fold_blocks = 4;            //!< 64-column blocks per scale fold (1: g = 64, 2: g = 128, 4: else)
   index_t batch_blocks = 1;       //!< blocks along the batch (each NT·8 rows)
   int tm = 1, ks = 1;             //!< register-dequantizing kernel: row tiles × K slices per block
+  bool aligned_scales = false;    //!< M % 16 == 0 and 16-byte aligned scale tables (copy_scale_runs_aligned)
 };
 
 template <class E>
@@ -257,6 +258,24 @@ __device__ __forceinline__ void copy_scale_windows(uint4* dst, const TileScaleRu
         *d = make_uint4(w4[0], w4[1], w4[2], w4[3]);
       }
     }
+  }
+}
+
+//! copy_scale_windows when every run starts on 16 bytes and lies inside its table (M a multiple of 16,
+//! tables 16-byte aligned: FusedParams::aligned_scales): one cp.async per 16-byte piece of a run, into
+//! the first pieces of the same windows (groups past G and entries b ≥ nb become zeros).
+template <int kPlanes, class Scale>
+__device__ __forceinline__ void copy_scale_runs_aligned(uint4* dst, const TileScaleRuns<Scale>& runs, int grp0, int ng,
+                                                        int nb, int G, const void* any, int lane) {
+  constexpr int kWin = scale_window<Scale>();
+  constexpr int kRun = int(sizeof(Scale));  // 16-byte pieces per 16-row run
+  constexpr int kPerGroup = (kPlanes + 1) * kRun;
+  for (int L = lane; L < ng * kPerGroup; L += 32) {
+    const int u = L / kPerGroup, rem = L - u * kPerGroup;
+    const int b = rem / kRun, j = rem - b * kRun;
+    const bool ok = grp0 + u < G && b < nb;
+    const void* src = ok ? static_cast<const void*>(reinterpret_cast<const uint4*>(runs.run(grp0 + u, b)) + j) : any;
+    cp_async16_zfill(dst + (u * (kPlanes + 1) + b) * kWin + j, src, ok ? 16 : 0);
   }
 }
 
@@ -758,14 +777,18 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
         uint4* slot = ring + (i % kStages) * kStageU4;
 #pragma unroll
         for (int b = 0; b < kPlanes; ++b) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
-        copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, min(chunk_group(cc), G - 1), ng, nb, G, prm.planes, lane);
+        const int grp = min(chunk_group(cc), G - 1);
+        if (prm.aligned_scales)
+          copy_scale_runs_aligned<kPlanes>(slot + kPlanes * 32, runs, grp, ng, nb, G, prm.planes, lane);
+        else
+          copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, grp, ng, nb, G, prm.planes, lane);
       }
       cp_async_commit();
     };
 #pragma unroll
     for (int i = 0; i < kStages - 1; ++i) issue(i);
 
-    // Activations two 64-column words ahead (NT ≤ 2): word w of a chunk sits in xq[w mod 2].
+    // Activations two 64-column words ahead (NT ≤ 2): at the start of word w, xq[w mod 2] holds word w.
     std::uint32_t xq[2][NT][8];
     if constexpr (kPrefetchX) {
       load_x(n_my > 0 ? wk * 256 : K, xq[0]);
@@ -791,50 +814,67 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
           for (int w = 0; w < 4; ++w)
             if (xr.valid(nt, kn + 64 * w)) prefetch_l1(xr.at(nt, kn + 64 * w));
       }
+      // Column of the word that follows word w + 1 (w + 2 here, or in this warp's next chunk).
+      auto ahead = [&](int w) { return w + 2 < 4 ? c * 256 + 64 * (w + 2) : (i + 1 < n_my ? (c + S) * 256 + 64 * (w - 2) : K); };
       GroupScales<kPlanes> sc;
       DequantConsts<Element, kPlanes> dc;
+      // Word w of the chunk: scales at the first word of a group, then four dequantize + mma steps.
+      auto run_word = [&](int w, const std::uint32_t(&xb)[NT][8]) {
+        const int u = w >> fold_shift;
+        if ((w & ((1 << fold_shift) - 1)) == 0) {  // first word of a group: its scales from the ring
+          const int grp = min(grp0 + u, G - 1);
 #pragma unroll
-      for (int w = 0; w < 4; ++w) {
-        if (w < nw) {
-          const int kb = c * 256 + 64 * w;
-          const int u = w >> fold_shift;
-          if ((w & ((1 << fold_shift) - 1)) == 0) {  // first word of a group: its scales from the ring
-            const int grp = min(grp0 + u, G - 1);
-#pragma unroll
-            for (int b = 0; b < kPlanes; ++b) {
-              const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
-              sc.a[b][0] = v.x;
-              sc.a[b][1] = v.y;
-            }
-            if (prm.beta) {
-              const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, kPlanes, g);
-              sc.b[0] = v.x;
-              sc.b[1] = v.y;
-            } else {
-              sc.b[0] = sc.b[1] = 0.0f;
-            }
-            dc.set(sc);
+          for (int b = 0; b < kPlanes; ++b) {
+            const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
+            sc.a[b][0] = v.x;
+            sc.a[b][1] = v.y;
           }
-          std::uint32_t xb[NT][8];
-          if constexpr (kPrefetchX) {
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-              for (int e = 0; e < 8; ++e) xb[nt][e] = xq[w & 1][nt][e];
-            // Word w + 2: in this chunk, or word w − 2 of this warp's next chunk.
-            load_x(w + 2 < 4 ? kb + 128 : (i + 1 < n_my ? (c + S) * 256 + 64 * (w - 2) : K), xq[w & 1]);
+          if (prm.beta) {
+            const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, kPlanes, g);
+            sc.b[0] = v.x;
+            sc.b[1] = v.y;
           } else {
-            load_x(kb, xb);
+            sc.b[0] = sc.b[1] = 0.0f;
           }
-          std::uint32_t words[kPlanes];
+          dc.set(sc);
+        }
+        std::uint32_t words[kPlanes];
 #pragma unroll
-          for (int b = 0; b < kPlanes; ++b) words[b] = component(q[b], w);
+        for (int b = 0; b < kPlanes; ++b) words[b] = component(q[b], w);
 #pragma unroll
-          for (int s = 0; s < 4; ++s) {
-            std::uint32_t a[4];
-            dequant_step<Element, kPlanes>(words, s, dc, dmask, dbase, a);
+        for (int s = 0; s < 4; ++s) {
+          std::uint32_t a[4];
+          dequant_step<Element, kPlanes>(words, s, dc, dmask, dbase, a);
 #pragma unroll
-            for (int nt = 0; nt < NT; ++nt) mma16816<Element>(acc[s % kCh][nt], a, xb[nt][2 * s], xb[nt][2 * s + 1]);
+          for (int nt = 0; nt < NT; ++nt) mma16816<Element>(acc[s % kCh][nt], a, xb[nt][2 * s], xb[nt][2 * s + 1]);
+        }
+      };
+      bool whole = false;
+      if constexpr (kPrefetchX) {
+        if (nw == 4) {  // whole chunk: each word's activations are used in place, then the buffer takes word w + 2
+          whole = true;
+#pragma unroll
+          for (int w = 0; w < 4; ++w) {
+            run_word(w, xq[w & 1]);
+            load_x(ahead(w), xq[w & 1]);
+          }
+        }
+      }
+      if (!whole) {
+#pragma unroll
+        for (int w = 0; w < 4; ++w) {
+          if (w < nw) {
+            std::uint32_t xb[NT][8];
+            if constexpr (kPrefetchX) {
+#pragma unroll
+              for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                for (int e = 0; e < 8; ++e) xb[nt][e] = xq[w & 1][nt][e];
+              load_x(ahead(w), xq[w & 1]);
+            } else {
+              load_x(c * 256 + 64 * w, xb);
+            }
+            run_word(w, xb);
           }
         }
       }
@@ -1438,6 +1478,7 @@ class Gemm {
     prm.bits = a.row_bits ? 0 : a.bits;
     prm.row_bits = a.row_bits;
     prm.fold_blocks = w.group == 64 ? 1 : w.group == 128 ? 2 : 4;
+    prm.aligned_scales = w.rows % 16 == 0 && detail::aligned(w.alpha, 16) && (!w.beta || detail::aligned(w.beta, 16));
     return prm;
   }
 
