@@ -175,8 +175,8 @@ void fused_small() {
       for (index_t n : {1, 2}) check_call<E>(wl, dwl, n, p, nullptr, "lut shared tables");
     for (index_t n : {1, 2}) check_call<E>(wl, dwl, n, 3, nullptr, "lut shared tables, 2 slices", cuda::GemmPath::kLut, 2);
   }
-  // Rows a multiple of 16 with 16-byte aligned scale tables: the register-dequantizing kernel copies
-  // scale runs without windows. Whole and partial last chunks, every group size, with and without offsets.
+  // Rows a multiple of 16 with 16-byte aligned scale tables: the register-dequantizing and bit-serial
+  // kernels copy scale runs without windows. Whole and partial last chunks, every group size, with and without offsets.
   {
     struct Aligned {
       index_t M, K, g;
@@ -188,9 +188,12 @@ void fused_small() {
       const cuda::DeviceWeights<> dwa(wa);
       CHECK(reinterpret_cast<std::uintptr_t>(dwa.view().alpha) % 16 == 0);
       CHECK((c.sym || reinterpret_cast<std::uintptr_t>(dwa.view().beta) % 16 == 0));
-      for (int p = 2; p <= 4; ++p)
+      for (int p = 2; p <= 4; ++p) {
         for (index_t n : {1, 8, 13, 24, 40})
           check_call<E>(wa, dwa, n, p, nullptr, "fused-dq, aligned scales", cuda::GemmPath::kFusedDequant);
+        for (index_t n : {1, 13})
+          check_call<E>(wa, dwa, n, p, nullptr, "bit-serial, aligned scales", cuda::GemmPath::kFusedBitSerial);
+      }
     }
   }
   // Every K-slice split of the register-dequantizing kernel (more slices than chunks leaves warps idle).

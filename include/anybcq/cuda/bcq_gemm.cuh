@@ -458,7 +458,10 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
 #pragma unroll
       for (int b = 0; b < kPlanes; ++b)
         if (b < p_hi) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
-      if (!mixed) copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, group_of(cc * 256), ng, nb, G, prm.planes, lane);
+      if (!mixed && prm.aligned_scales)
+        copy_scale_runs_aligned<kPlanes>(slot + kPlanes * 32, runs, group_of(cc * 256), ng, nb, G, prm.planes, lane);
+      else if (!mixed)
+        copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, group_of(cc * 256), ng, nb, G, prm.planes, lane);
     }
     cp_async_commit();
   };
