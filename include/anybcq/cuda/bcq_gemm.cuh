@@ -727,9 +727,10 @@ __device__ __forceinline__ void dequant_step(const std::uint32_t (&words)[kPlane
 //! Register-dequantizing tensor-core kernel (uniform precision kPlanes, batch tile NT·8 rows).
 //! A block of Tuning::kDqWarps warps holds prm.tm row tiles × prm.ks K slices (tm·ks = kDqWarps): warp
 //! (wm, wk) takes row tile blockIdx·tm + wm and the chunks wk, wk + ks, …, streams each chunk's planes
-//! and scale windows through a per-warp cp.async ring in shared memory, rebuilds Ŵ_p of each 16×16 step
-//! in registers (element type, exact 0/1 planes, one rounding per FMA) and runs one m16n8k16 mma per 8
-//! batch rows with fp32 accumulation. Activations are loaded two 64-column words ahead (NT ≤ 2). The ks
+//! and scales (aligned runs, or windows around them) through a per-warp cp.async ring in shared memory,
+//! rebuilds Ŵ_p of each 16×16 step in registers (element type, exact 0/1 planes, one rounding per FMA)
+//! and runs one m16n8k16 mma per 8 batch rows with fp32 accumulation. Activations are loaded two
+//! 64-column words ahead (NT ≤ 2); whole chunks use them in place without per-word checks. The ks
 //! partial sums of a row tile are added in shared memory in slice order (deterministic, no atomics);
 //! every output is written once.
 template <class Tuning, class Element, class Scale, int kPlanes, int NT>
