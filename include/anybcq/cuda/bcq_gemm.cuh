@@ -96,7 +96,7 @@ struct FusedParams {
   int fold_blocks = 4;            //!< 64-column blocks per scale fold (1: g = 64, 2: g = 128, 4: else)
   index_t batch_blocks = 1;       //!< blocks along the batch (each NT·8 rows)
   int tm = 1, ks = 1;             //!< register-dequantizing kernel: row tiles × K slices per block
-  bool aligned_scales = false;    //!< M % 16 == 0 and 16-byte aligned scale tables (copy_scale_runs_aligned)
+  bool aligned_scales = false;    //!< M % 16 == 0 and 16-byte aligned scale tables (copy_scale_windows)
 };
 
 template <class E>
@@ -214,7 +214,9 @@ struct TileScaleRuns {
   const Scale* a_end;
   const Scale* b_end;
   int bits, M;
-  __device__ __forceinline__ TileScaleRuns(const FusedParams<Scale>& prm, index_t rt, int p) : bits(p), M(int(prm.M)) {
+  bool aligned;  //!< every run starts on 16 bytes and lies inside its table (FusedParams::aligned_scales)
+  __device__ __forceinline__ TileScaleRuns(const FusedParams<Scale>& prm, index_t rt, int p)
+      : bits(p), M(int(prm.M)), aligned(prm.aligned_scales) {
     const int pu = max(p, 1);
     a_run0 = prm.alpha + prm.scales.alpha_base(pu) + rt * 16;
     b_run0 = prm.beta ? prm.beta + prm.scales.beta_base(pu) + rt * 16 : prm.alpha;
@@ -230,10 +232,24 @@ struct TileScaleRuns {
 //! Issues cp.async copies of the 16-byte windows covering entries (grp0 + u, b), u < ng, b < nb, of a
 //! tile's scale runs into `dst` (entry (u, b) at dst + (u·(kPlanes + 1) + b)·kWin); groups past G and
 //! bytes past the end of a table become zeros. `any` is any valid global address (source of 0-byte copies).
+//! Aligned runs (runs.aligned) take one cp.async per 16-byte piece of a run, into the first pieces of
+//! the same windows, with no bounds arithmetic.
 template <int kPlanes, class Scale>
 __device__ __forceinline__ void copy_scale_windows(uint4* dst, const TileScaleRuns<Scale>& runs, int grp0, int ng, int nb,
                                                    int G, const void* any, int lane) {
   constexpr int kWin = scale_window<Scale>();
+  if (runs.aligned) {
+    constexpr int kRun = int(sizeof(Scale));  // 16-byte pieces per 16-row run
+    constexpr int kPerGroup = (kPlanes + 1) * kRun;
+    for (int L = lane; L < ng * kPerGroup; L += 32) {
+      const int u = L / kPerGroup, rem = L - u * kPerGroup;
+      const int b = rem / kRun, j = rem - b * kRun;
+      const bool ok = grp0 + u < G && b < nb;
+      const void* src = ok ? static_cast<const void*>(reinterpret_cast<const uint4*>(runs.run(grp0 + u, b)) + j) : any;
+      cp_async16_zfill(dst + (u * (kPlanes + 1) + b) * kWin + j, src, ok ? 16 : 0);
+    }
+    return;
+  }
   for (int L = lane; L < nb * kWin; L += 32) {
     const int b = L / kWin, j = L % kWin;
     const Scale* end = runs.end(b);
@@ -258,24 +274,6 @@ __device__ __forceinline__ void copy_scale_windows(uint4* dst, const TileScaleRu
         *d = make_uint4(w4[0], w4[1], w4[2], w4[3]);
       }
     }
-  }
-}
-
-//! copy_scale_windows when every run starts on 16 bytes and lies inside its table (M a multiple of 16,
-//! tables 16-byte aligned: FusedParams::aligned_scales): one cp.async per 16-byte piece of a run, into
-//! the first pieces of the same windows (groups past G and entries b ≥ nb become zeros).
-template <int kPlanes, class Scale>
-__device__ __forceinline__ void copy_scale_runs_aligned(uint4* dst, const TileScaleRuns<Scale>& runs, int grp0, int ng,
-                                                        int nb, int G, const void* any, int lane) {
-  constexpr int kWin = scale_window<Scale>();
-  constexpr int kRun = int(sizeof(Scale));  // 16-byte pieces per 16-row run
-  constexpr int kPerGroup = (kPlanes + 1) * kRun;
-  for (int L = lane; L < ng * kPerGroup; L += 32) {
-    const int u = L / kPerGroup, rem = L - u * kPerGroup;
-    const int b = rem / kRun, j = rem - b * kRun;
-    const bool ok = grp0 + u < G && b < nb;
-    const void* src = ok ? static_cast<const void*>(reinterpret_cast<const uint4*>(runs.run(grp0 + u, b)) + j) : any;
-    cp_async16_zfill(dst + (u * (kPlanes + 1) + b) * kWin + j, src, ok ? 16 : 0);
   }
 }
 
@@ -458,10 +456,7 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
 #pragma unroll
       for (int b = 0; b < kPlanes; ++b)
         if (b < p_hi) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
-      if (!mixed && prm.aligned_scales)
-        copy_scale_runs_aligned<kPlanes>(slot + kPlanes * 32, runs, group_of(cc * 256), ng, nb, G, prm.planes, lane);
-      else if (!mixed)
-        copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, group_of(cc * 256), ng, nb, G, prm.planes, lane);
+      if (!mixed) copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, group_of(cc * 256), ng, nb, G, prm.planes, lane);
     }
     cp_async_commit();
   };
@@ -781,11 +776,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
         uint4* slot = ring + (i % kStages) * kStageU4;
 #pragma unroll
         for (int b = 0; b < kPlanes; ++b) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
-        const int grp = min(chunk_group(cc), G - 1);
-        if (prm.aligned_scales)
-          copy_scale_runs_aligned<kPlanes>(slot + kPlanes * 32, runs, grp, ng, nb, G, prm.planes, lane);
-        else
-          copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, grp, ng, nb, G, prm.planes, lane);
+        copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, min(chunk_group(cc), G - 1), ng, nb, G, prm.planes, lane);
       }
       cp_async_commit();
     };
@@ -1157,12 +1148,7 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32) lut_mma_kernel(const FusedP
       wr[i][3] = __byte_perm(v3, r23, sel_hi);
     }
     float part[B][P][kSplit];
-#pragma unroll
-    for (int b = 0; b < B; ++b)
-#pragma unroll
-      for (int i = 0; i < P; ++i)
-#pragma unroll
-        for (int s = 0; s < kSplit; ++s) part[b][i][s] = 0.0f;
+    gemv_clear_parts(part);
 #pragma unroll
     for (int wd = 0; wd < 4; ++wd) {
 #pragma unroll
@@ -1181,15 +1167,11 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32) lut_mma_kernel(const FusedP
             s = gemv_scale_float<Scale>(second ? bt[1] : bt[0]) * sxg;
           }
 #pragma unroll
-          for (int i = 0; i < P; ++i) {
-            float pi = part[b][i][0];
-            if constexpr (kSplit == 2) pi += part[b][i][1];
-            s = fmaf(gemv_scale_float<Scale>(second ? a[1][i] : a[0][i]), pi, s);
-#pragma unroll
-            for (int sp = 0; sp < kSplit; ++sp) part[b][i][sp] = 0.0f;
-          }
+          for (int i = 0; i < P; ++i)
+            s = fmaf(gemv_scale_float<Scale>(second ? a[1][i] : a[0][i]), gemv_part_sum(part, b, i), s);
           acc[b] += s;
         }
+        gemv_clear_parts(part);
       }
     }
   }

@@ -114,6 +114,22 @@ __device__ __forceinline__ void gemv_lookup_word(const unsigned char* smem, std:
     }
 }
 
+//! Zeroes the partials that gemv_lookup_word accumulates into.
+template <int B, int P, int S>
+__device__ __forceinline__ void gemv_clear_parts(float (&part)[B][P][S]) {
+#pragma unroll
+  for (int b = 0; b < B; ++b)
+#pragma unroll
+    for (int i = 0; i < P; ++i)
+#pragma unroll
+      for (int s = 0; s < S; ++s) part[b][i][s] = 0.0f;
+}
+//! The partial of row b and plane i: its S chains added in a fixed order.
+template <int B, int P, int S>
+__device__ __forceinline__ float gemv_part_sum(const float (&part)[B][P][S], int b, int i) {
+  return S == 2 ? part[b][i][0] + part[b][i][S - 1] : part[b][i][0];
+}
+
 //! y[b][m] = Σ_k Ŵ_P[m][k]·x[b][k] for P planes, B activation rows.
 //! planes: GemvTiled words as uint4 (one per row, plane, 128-column chunk); alpha/beta: the P-level tables.
 template <class E, class Scale, int P, int B>
@@ -198,12 +214,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32)
     __syncwarp();
 
     float part[B][P][kSplit];
-#pragma unroll
-    for (int b = 0; b < B; ++b)
-#pragma unroll
-      for (int i = 0; i < P; ++i)
-#pragma unroll
-        for (int s = 0; s < kSplit; ++s) part[b][i][s] = 0.0f;
+    gemv_clear_parts(part);
 #pragma unroll
     for (int i = 0; i < P; ++i)
 #pragma unroll
@@ -213,11 +224,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32)
     for (int b = 0; b < B; ++b) {
       float s = has_beta ? gemv_scale_float<Scale>(bt) * sx[b] : 0.0f;
 #pragma unroll
-      for (int i = 0; i < P; ++i) {
-        float pi = part[b][i][0];
-        if constexpr (kSplit == 2) pi += part[b][i][1];
-        s = fmaf(gemv_scale_float<Scale>(a[i]), pi, s);
-      }
+      for (int i = 0; i < P; ++i) s = fmaf(gemv_scale_float<Scale>(a[i]), gemv_part_sum(part, b, i), s);
       acc[b] += s;
     }
   }
