@@ -140,11 +140,20 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--sweep")) sweep = true;
     else if (!std::strcmp(argv[i], "--path") && i + 1 < argc) {
       const std::string v = argv[++i];
-      force = v == "bitserial" ? cuda::GemmPath::kFusedBitSerial : v == "fused-dq" ? cuda::GemmPath::kFusedDequant
-            : v == "deq+cublas" ? cuda::GemmPath::kDequantCublas : v == "lut" ? cuda::GemmPath::kLut
-            : cuda::GemmPath::kAuto;
+      bool known = false;
+      for (const auto q : {cuda::GemmPath::kAuto, cuda::GemmPath::kFusedBitSerial, cuda::GemmPath::kFusedDequant,
+                           cuda::GemmPath::kDequantCublas, cuda::GemmPath::kLut, cuda::GemmPath::kWgmmaDequant})
+        if (v == cuda::to_string(q)) {
+          force = q;
+          known = true;
+        }
+      if (!known) {
+        std::fprintf(stderr, "unknown path '%s'\n", v.c_str());
+        return 2;
+      }
     } else {
-      std::printf("usage: %s [--quick] [--csv FILE] [--shape MxK] [--batch N] [--p P] [--path bitserial|fused-dq|deq+cublas|lut]"
+      std::printf("usage: %s [--quick] [--csv FILE] [--shape MxK] [--batch N] [--p P]"
+                  " [--path auto|bitserial|fused-dq|deq+cublas|lut|wgmma-dq]"
                   " [--sweep]\n"
                   "  --sweep: also time the path taken with every K split it allows (register-dequantizing kernel:\n"
                   "           1, 2, 4, 8 slices per block; LUT kernel: 1, 2, 4, 8)\n",

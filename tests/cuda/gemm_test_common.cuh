@@ -237,6 +237,39 @@ void dequant_cublas() {
   check_call<E>(w2, dw2, 130, 3, nullptr, "dequant+cublas g=K");
 }
 
+//! The warpgroup kernel (sm_90a builds): odd M (a ragged last 64-row block), a partial last chunk,
+//! every group size, p_min 1..p_max 5, symmetric weights, batch 1..257 (ragged and several 128-row
+//! batch blocks), and the dispatcher's choice above kMaxFusedBatch.
+template <class E>
+void wgmma_dequant() {
+  if (!have_gpu()) return;
+  if (!cuda::kHaveWgmma) {
+    MESSAGE("this build has no sm_90a code: wgmma-dq not tested");
+    return;
+  }
+  struct Case {
+    index_t M, K, g;
+    int p_min, p_max;
+    bool sym;
+  };
+  for (const Case c : {Case{1003, 4096, 128, 2, 4, false}, Case{517, 2048, 64, 1, 3, false}, Case{333, 1536, 256, 2, 5, true},
+                       Case{83, 4160, 4160, 2, 4, false}, Case{64, 512, 128, 2, 4, false}, Case{19, 96, 96, 1, 2, false}}) {
+    const auto w = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
+    const cuda::DeviceWeights<> dw(w);
+    for (int p = c.p_min; p <= c.p_max; ++p)
+      for (index_t n : {1, 5, 97, 130, 257})
+        check_call<E>(w, dw, n, p, nullptr, "wgmma-dq", cuda::GemmPath::kWgmmaDequant);
+  }
+  const auto w = random_weights(301, 1024, 128, 2, 4);
+  const cuda::DeviceWeights<> dw(w);
+  typename cuda::Gemm<E>::Arguments a;
+  a.weights = dw.view();
+  a.batch = 65;
+  a.bits = 3;
+  CHECK(cuda::Gemm<E>::path(a) == cuda::GemmPath::kWgmmaDequant);
+  check_call<E>(w, dw, 200, 3, nullptr, "auto above the fused batch");
+}
+
 template <class E>
 void per_row_precision() {
   if (!have_gpu()) return;

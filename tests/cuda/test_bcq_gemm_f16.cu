@@ -7,6 +7,7 @@ using namespace gemm_test;
 TEST_CASE("f16 fused small: GEMV and small batch match the reference at every p") { if (have_gpu()) fused_small<__half>(); }
 TEST_CASE("f16 odd M, several K and group sizes, batch 1..64 (fused and dequantize+cuBLAS), p_min 1..p_max 5") { if (have_gpu()) fused_shapes<__half>(); }
 TEST_CASE("f16 dequantize + cuBLAS: large batch matches the reference") { if (have_gpu()) dequant_cublas<__half>(); }
+TEST_CASE("f16 warpgroup kernel (wgmma-dq): odd M, partial chunks, every group size, batch 1..257") { if (have_gpu()) wgmma_dequant<__half>(); }
 TEST_CASE("f16 per-row precision: each row equals its single-precision result") { if (have_gpu()) per_row_precision<__half>(); }
 
 
@@ -121,8 +122,9 @@ TEST_CASE("can_implement names what it cannot take") {
   r = cuda::Gemm<__half>::can_implement(b);
   CHECK(r.status == cuda::Status::kInvalidProblem);
   CHECK(r.message.find("group = 64") != std::string::npos);
-  // Dispatcher: LUT up to kMaxLutBatch when group ≥ 128, register-dequantizing up to kMaxFusedBatch, then
-  // dequantize + cuBLAS.
+  // Dispatcher: LUT up to kMaxLutBatch when group ≥ 128, register-dequantizing up to kMaxFusedBatch (or
+  // kWgmmaEarlyBatch when M ≥ kWgmmaMinRows), the warpgroup kernel up to kMaxWgmmaBatch in sm_90a builds,
+  // then dequantize + cuBLAS.
   b = g128;
   b.batch = 1;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kLut);
@@ -140,7 +142,21 @@ TEST_CASE("can_implement names what it cannot take") {
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
   CHECK(cuda::Gemm<__half>::workspace_size(b) == 0);
   b.batch += 1;
+  CHECK(cuda::Gemm<__half>::path(b) == (cuda::kHaveWgmma ? cuda::GemmPath::kWgmmaDequant : cuda::GemmPath::kDequantCublas));
+  b.batch = cuda::DefaultTuning::kMaxWgmmaBatch + 1;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kDequantCublas);
+  b.batch = cuda::DefaultTuning::kWgmmaEarlyBatch + 1;
+  b.weights.rows = cuda::DefaultTuning::kWgmmaMinRows;
+  CHECK(cuda::Gemm<__half>::path(b) == (cuda::kHaveWgmma ? cuda::GemmPath::kWgmmaDequant : cuda::GemmPath::kFusedDequant));
+  b.weights.rows -= 1;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b = a;
+  if (!cuda::kHaveWgmma) {
+    b.path = cuda::GemmPath::kWgmmaDequant;
+    const cuda::Check c = cuda::Gemm<__half>::can_implement(b);
+    CHECK(c.status == cuda::Status::kInvalidProblem);
+    CHECK(c.message.find("sm_90a") != std::string::npos);
+  }
   // run() reports, never launches, on a bad problem.
   cuda::Gemm<__half> gemm;
   b = a;

@@ -31,6 +31,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <sstream>
@@ -53,6 +54,9 @@ struct DefaultTuning {
   static constexpr int kDqWarps = 8;          //!< warps per block of the register-dequantizing kernel
   static constexpr int kMaxFusedBatch = 64;   //!< uniform precision: register-dequantizing kernel up to here
   static constexpr int kMaxLutBatch = 2;      //!< uniform precision, group ≥ 128: LUT kernel up to here
+  static constexpr int kMaxWgmmaBatch = 256;  //!< sm_90a builds: warpgroup kernel above kMaxFusedBatch up to here
+  static constexpr int kWgmmaMinRows = 6144;  //!< … and from batch kWgmmaEarlyBatch + 1 when M ≥ this
+  static constexpr int kWgmmaEarlyBatch = 32;
   static constexpr int kDequantWarps = 8;     //!< warps per block of the dequantize kernel
   static constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;  //!< bytes handed to cuBLAS
 };
@@ -64,7 +68,17 @@ enum class GemmPath {
   kFusedDequant,    //!< Ŵ_p rebuilt in registers, one mma per step; uniform precision
   kDequantCublas,   //!< Ŵ_p written to the workspace, then cublasGemmEx; uniform precision
   kLut,             //!< CUDA cores, activation lookup tables; uniform precision, batch ≤ 2, group ≥ 128
+  kWgmmaDequant,    //!< Ŵ_p rebuilt in registers, warpgroup mma (sm_90a builds only); uniform precision
 };
+
+//! Whether this build has the warpgroup (wgmma) kernel: define ANYBCQ_CUDA_SM90A when the device code is
+//! compiled for sm_90a (CMake does when CMAKE_CUDA_ARCHITECTURES contains 90a, the default). Such a
+//! build's CUDA code runs on compute capability 9.0 devices (H100, H200) only.
+#if defined(ANYBCQ_CUDA_SM90A)
+inline constexpr bool kHaveWgmma = true;
+#else
+inline constexpr bool kHaveWgmma = false;
+#endif
 
 inline const char* to_string(GemmPath p) {
   switch (p) {
@@ -73,6 +87,7 @@ inline const char* to_string(GemmPath p) {
     case GemmPath::kFusedDequant: return "fused-dq";
     case GemmPath::kDequantCublas: return "deq+cublas";
     case GemmPath::kLut: return "lut";
+    case GemmPath::kWgmmaDequant: return "wgmma-dq";
   }
   return "?";
 }
@@ -1197,6 +1212,263 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32) lut_mma_kernel(const FusedP
   }
 }
 
+// ---- Register-dequantizing warpgroup kernel (wgmma, sm_90a) ---------------------------------------------
+// Built only where the device code is compiled for sm_90a (__CUDA_ARCH_FEAT_SM90_ALL); the host side
+// takes this path only when ANYBCQ_CUDA_SM90A is defined (see Gemm::path).
+
+constexpr int kWgBatch = 128;                  //!< activation rows per block (the wgmma N)
+constexpr int kWgTileU4 = kWgBatch * 128 / 16;  //!< one activation tile: 128 rows of 128 bytes (16 KiB)
+constexpr int kWgPlaneSlots = 3;               //!< chunks of planes and scales per warp in shared memory
+constexpr int kWgBlockSmem = 113 * 1024;       //!< shared memory per block: two blocks per multiprocessor
+
+//! Bytes of each warp's plane and scale slots.
+template <class Scale>
+__host__ __device__ constexpr int wg_ring_bytes(int planes) { return kWgPlaneSlots * stage_u4<Scale>(planes) * 16; }
+//! Activation tiles in flight for kPlanes planes: as many as fit two blocks per multiprocessor, 3..6
+//! (3 at p = 8, 4 at p = 4, 5 at p = 2 with 16-bit scales; fp32 scales at p = 8 take 3 and one block).
+template <class Scale>
+__host__ __device__ constexpr int wg_stages(int planes) {
+  const int s = (kWgBlockSmem - 1024 - 4 * wg_ring_bytes<Scale>(planes)) / (kWgTileU4 * 16);
+  return s < 3 ? 3 : s > 6 ? 6 : s;
+}
+//! Shared memory of the warpgroup kernel: 1 KiB for the alignment the 128-byte swizzle needs, the
+//! activation tiles, and each warp's plane and scale slots.
+template <class Scale>
+__host__ __device__ constexpr int wg_smem_bytes(int planes) {
+  return 1024 + wg_stages<Scale>(planes) * kWgTileU4 * 16 + 4 * wg_ring_bytes<Scale>(planes);
+}
+
+//! Pair index (two activations) of a 64-column word as the A operand of dequant_step consumes it: step
+//! s, k positions 16s + 2t + 8e + h hold column 16t + 4s + 2e + h. Returns the column pair behind
+//! operand pair ps = 8s + 4e + t.
+__host__ __device__ constexpr int wg_column_pair(int ps) { return 8 * (ps & 3) + 2 * (ps >> 3) + ((ps >> 2) & 1); }
+
+//! Packs x (batch×K) into the operand tiles of the warpgroup kernel: for every 128-row batch block and
+//! 64-column word one 16 KiB tile, row r of 128 bytes holding the word's columns in operand order
+//! (wg_column_pair), its 16-byte pieces swizzled as the tensor cores read them (piece c at c ^ (r mod 8)).
+//! Rows past the batch and columns past K are zeros.
+template <class Element>
+__global__ void __launch_bounds__(256) wg_pack_x_kernel(const Element* __restrict__ x, uint4* __restrict__ xp,
+                                                        index_t batch, int K, int words, index_t total) {
+  for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += index_t(gridDim.x) * blockDim.x) {
+    const int piece = int(i & 7), r = int((i >> 3) & (kWgBatch - 1));
+    const index_t tile = i >> 10;
+    const int j = int(tile % words);
+    const index_t n = (tile / words) * kWgBatch + r;
+    const int lc = piece ^ (r & 7);
+    std::uint32_t v[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int col = 64 * j + 2 * wg_column_pair(4 * lc + e);
+      v[e] = (n < batch && col < K) ? __ldg(reinterpret_cast<const unsigned*>(x + n * K + col)) : 0u;
+    }
+    xp[i] = make_uint4(v[0], v[1], v[2], v[3]);
+  }
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+//! Makes this thread's ordinary shared-memory writes (cp.async included) visible to the tensor cores.
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+//! Keeps the compiler from moving accesses to v across the wgmma fences and waits.
+__device__ __forceinline__ void wg_fence_operand(float& v) { asm volatile("" : "+f"(v)::"memory"); }
+
+//! Shared-memory matrix descriptor of a K-major operand tile with 128-byte swizzle: rows of 128 bytes,
+//! 8-row groups 1024 bytes apart (the tile starts on 1024 bytes).
+__device__ __forceinline__ std::uint64_t wg_desc(unsigned saddr) {
+  return std::uint64_t((saddr & 0x3FFFFu) >> 4) | (std::uint64_t(1) << 16) | (std::uint64_t(1024 >> 4) << 32) |
+         (std::uint64_t(1) << 62);
+}
+
+#define ANYBCQ_WG_D8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), \
+                        "+f"(d[i + 6]), "+f"(d[i + 7])
+#define ANYBCQ_WG_DREGS                                                                                            \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
+  "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "  \
+  "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+
+//! d (64 × 128, fp32, wgmma accumulator layout) += A (64 × 16 from registers, mma A layout per warp) ·
+//! B (16 × 128 from the shared-memory tile `desc`, K-major).
+template <class E>
+__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const std::uint32_t (&a)[4], std::uint64_t desc) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  if constexpr (std::is_same_v<E, __half>) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " ANYBCQ_WG_DREGS
+                 ", {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
+                 : ANYBCQ_WG_D8(0), ANYBCQ_WG_D8(8), ANYBCQ_WG_D8(16), ANYBCQ_WG_D8(24), ANYBCQ_WG_D8(32),
+                   ANYBCQ_WG_D8(40), ANYBCQ_WG_D8(48), ANYBCQ_WG_D8(56)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(1));
+  } else {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " ANYBCQ_WG_DREGS
+                 ", {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
+                 : ANYBCQ_WG_D8(0), ANYBCQ_WG_D8(8), ANYBCQ_WG_D8(16), ANYBCQ_WG_D8(24), ANYBCQ_WG_D8(32),
+                   ANYBCQ_WG_D8(40), ANYBCQ_WG_D8(48), ANYBCQ_WG_D8(56)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(1));
+  }
+#else
+  (void)d, (void)a, (void)desc;
+#endif
+}
+#undef ANYBCQ_WG_D8
+#undef ANYBCQ_WG_DREGS
+
+//! Register-dequantizing warpgroup kernel (uniform precision kPlanes; sm_90a). Block (row block,
+//! batch block): one warpgroup; warp w rebuilds Ŵ_p of row tile 4·blockIdx.x + w (the same register
+//! dequantization as dqmma_kernel, one 64-column word at a time) and the warpgroup multiplies its 64
+//! rows with the word's activation tile of 128 batch rows (4 wgmma m64n128k16, fp32 accumulators).
+//! Two blocks share a multiprocessor. Activation tiles (packed by wg_pack_x_kernel) stream through a ring
+//! of kStages tiles, planes and scales through each warp's kWgPlaneSlots chunk slots one chunk ahead,
+//! all by cp.async. A word is dequantized while the tensor cores work on the previous one. Every block
+//! runs all of K: each output is written once, no atomics.
+template <class Element, class Scale, int kPlanes>
+__global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> prm, const uint4* __restrict__ xp,
+                                                            int words) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int kStages = wg_stages<Scale>(kPlanes);
+  static_assert(kStages >= 3 && kStages <= 6, "activation ring of 3..6 tiles (plane slots are reused after 3 chunks)");
+  constexpr int kThreads = 128;
+  constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const index_t rt_own = index_t(blockIdx.x) * 4 + warp;
+  const index_t rt = rt_own < prm.row_tiles ? rt_own : prm.row_tiles - 1;  // past the end: a copy, not stored
+  const index_t n_base = index_t(blockIdx.y) * kWgBatch;
+  extern __shared__ uint4 smem_wg[];
+  const unsigned sraw = static_cast<unsigned>(__cvta_generic_to_shared(smem_wg));
+  const unsigned pad = (1024u - (sraw & 1023u)) & 1023u;
+  uint4* xs = smem_wg + pad / 16;
+  const unsigned xs_addr = sraw + pad;
+  uint4* ring = xs + kStages * kWgTileU4 + warp * (kWgPlaneSlots * kStageU4);
+
+  std::uint32_t dmask[4], dbase[4];
+  decode_constants<Element>(dmask, dbase);
+  const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
+  const uint4* wtile = prm.planes + rt * prm.chunks * 32 + lane;
+  const TileScaleRuns<Scale> runs(prm, rt, kPlanes);
+  const int fold_shift = prm.fold_blocks == 1 ? 0 : prm.fold_blocks == 2 ? 1 : 2;
+  const int ng = 4 >> fold_shift;
+  const int nb = kPlanes + (prm.beta ? 1 : 0);
+  const int G = int(prm.scales.groups);
+  const int chunks = int(prm.chunks);
+  const uint4* xsrc = xp + index_t(blockIdx.y) * words * kWgTileU4 + threadIdx.x;
+
+  // Planes and scales of chunk c for this warp, into slot c mod kWgPlaneSlots.
+  auto copy_chunk = [&](int c) {
+    if (c < chunks) {
+      uint4* slot = ring + (c % kWgPlaneSlots) * kStageU4;
+#pragma unroll
+      for (int b = 0; b < kPlanes; ++b) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + index_t(c) * 32);
+      copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, min(group_of_column(prm, c * 256), G - 1), ng, nb, G,
+                                  prm.planes, lane);
+    }
+  };
+  // One commit group per 64-column word j: its activation tile and, at the first word of a chunk, the
+  // next chunk's planes and scales (dequantizing a word needs its chunk before the word's own wait).
+  auto issue = [&](int j) {
+    if (j < words) {
+      uint4* dst = xs + (j % kStages) * kWgTileU4 + threadIdx.x;
+      const uint4* src = xsrc + index_t(j) * kWgTileU4;
+#pragma unroll
+      for (int e = 0; e < kWgTileU4 / kThreads; ++e) cp_async16(dst + kThreads * e, src + kThreads * e);
+      if ((j & 3) == 0) copy_chunk((j >> 2) + 1);
+    }
+    cp_async_commit();
+  };
+  copy_chunk(0);
+  cp_async_commit();
+#pragma unroll
+  for (int j = 0; j < kStages - 2; ++j) issue(j);
+  cp_async_wait<kStages - 2>();  // chunk 0's planes and scales
+  __syncwarp();
+
+  float d[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) d[i] = 0.0f;
+  std::uint32_t a[2][4][4];  // A operands of two words (double buffer), 4 steps × 4 registers
+  GroupScales<kPlanes> sc;
+  DequantConsts<Element, kPlanes> dc;
+  uint4 q[kPlanes];
+
+  for (int c = 0; c < chunks; ++c) {
+    const int grp0 = min(group_of_column(prm, c * 256), G - 1);
+    const uint4* slot = ring + (c % kWgPlaneSlots) * kStageU4;
+#pragma unroll
+    for (int w = 0; w < 4; ++w) {
+      const int j = 4 * c + w;
+      if (w == 0) {
+#pragma unroll
+        for (int b = 0; b < kPlanes; ++b) q[b] = slot[b * 32 + lane];
+      }
+      if ((w & ((1 << fold_shift) - 1)) == 0) {  // first word of a group: its scales
+        const int u = w >> fold_shift;
+        const int grp = min(grp0 + u, G - 1);
+#pragma unroll
+        for (int b = 0; b < kPlanes; ++b) {
+          const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
+          sc.a[b][0] = v.x;
+          sc.a[b][1] = v.y;
+        }
+        if (prm.beta) {
+          const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, kPlanes, g);
+          sc.b[0] = v.x;
+          sc.b[1] = v.y;
+        } else {
+          sc.b[0] = sc.b[1] = 0.0f;
+        }
+        dc.set(sc);
+      }
+      // Dequantize word j while the tensor cores run word j − 1 (its A registers were freed by the
+      // wait of the previous iteration).
+      std::uint32_t wd[kPlanes];
+#pragma unroll
+      for (int b = 0; b < kPlanes; ++b) wd[b] = component(q[b], w);
+#pragma unroll
+      for (int s = 0; s < 4; ++s) dequant_step<Element, kPlanes>(wd, s, dc, dmask, dbase, a[w & 1][s]);
+      cp_async_wait<kStages - 3>();  // word j's tile landed, and every older group (chunk c + 1's planes at w = 0)
+      fence_proxy_async();
+      __syncthreads();  // every thread's copies visible; every warp done with word j − 2 (its wgmma waited)
+      issue(j + kStages - 2);
+      const unsigned tile = xs_addr + unsigned((j % kStages) * kWgTileU4 * 16);
+#pragma unroll
+      for (int i = 0; i < 64; ++i) wg_fence_operand(d[i]);
+      wgmma_fence();
+#pragma unroll
+      for (int s = 0; s < 4; ++s) wgmma_m64n128k16<Element>(d, a[w & 1][s], wg_desc(tile + 32 * s));
+      wgmma_commit();
+#pragma unroll
+      for (int i = 0; i < 64; ++i) wg_fence_operand(d[i]);
+      wgmma_wait<1>();  // word j − 1 done: its A registers and (after the next barrier) its tile are free
+    }
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < 64; ++i) wg_fence_operand(d[i]);
+  cp_async_wait<0>();
+
+  if (rt_own < prm.row_tiles) {
+    Element* y = static_cast<Element*>(prm.y);
+    const index_t m0 = rt_own * 16 + g;
+#pragma unroll
+    for (int i = 0; i < 16; ++i)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const index_t m = m0 + 8 * h, n = n_base + 8 * i + 2 * t + e;
+          if (m < prm.M && n < prm.batch) y[n * prm.M + m] = from_f32<Element>(d[4 * i + 2 * h + e]);
+        }
+  }
+#else
+  (void)prm, (void)xp, (void)words;
+#endif
+}
+
 inline bool aligned(const void* p, std::size_t a) { return (reinterpret_cast<std::uintptr_t>(p) % a) == 0; }
 
 }  // namespace detail
@@ -1291,7 +1563,13 @@ class Gemm {
          << " and group size ≥ 128 (batch = " << a.batch << ", group = " << w.group << ")";
       return fail(Status::kInvalidProblem);
     }
-    if (a.row_bits && (a.path == GemmPath::kFusedDequant || a.path == GemmPath::kDequantCublas || a.path == GemmPath::kLut)) {
+    if (a.path == GemmPath::kWgmmaDequant && !kHaveWgmma) {
+      os << "path " << to_string(a.path) << " is not in this build (compile the device code for sm_90a and define "
+         << "ANYBCQ_CUDA_SM90A)";
+      return fail(Status::kInvalidProblem);
+    }
+    if (a.row_bits && (a.path == GemmPath::kFusedDequant || a.path == GemmPath::kDequantCublas || a.path == GemmPath::kLut ||
+                       a.path == GemmPath::kWgmmaDequant)) {
       os << "path " << to_string(a.path) << " takes one precision per call; per-row precision needs "
          << to_string(GemmPath::kFusedBitSerial) << " (or kAuto)";
       return fail(Status::kInvalidProblem);
@@ -1310,13 +1588,18 @@ class Gemm {
 
   //! Path a call takes: a.path if forced, else per-row precision → bit-serial; group ≥ 128 and batch 1
   //! (or batch ≤ Tuning::kMaxLutBatch with M > K, where the register-dequantizing kernel is weakest) →
-  //! LUT; batch ≤ Tuning::kMaxFusedBatch → register-dequantizing; larger batches → dequantize + cuBLAS.
+  //! LUT; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
+  //! kMaxWgmmaBatch when M ≥ kWgmmaMinRows → warpgroup kernel; batch ≤ kMaxFusedBatch → register-dequantizing;
+  //! larger batches → dequantize + cuBLAS. (Crossovers measured on an H100, docs/perf/gpu.md.)
   static GemmPath path(const Arguments& a) {
     if (a.path != GemmPath::kAuto) return a.path;
     if (a.row_bits) return GemmPath::kFusedBitSerial;
     if (a.weights.group != 64 &&
         (a.batch == 1 || (a.batch <= Tuning::kMaxLutBatch && a.weights.rows > a.weights.cols)))
       return GemmPath::kLut;
+    if (kHaveWgmma && a.batch <= Tuning::kMaxWgmmaBatch &&
+        (a.batch > Tuning::kMaxFusedBatch || (a.batch > Tuning::kWgmmaEarlyBatch && a.weights.rows >= Tuning::kWgmmaMinRows)))
+      return GemmPath::kWgmmaDequant;
     return a.batch <= Tuning::kMaxFusedBatch ? GemmPath::kFusedDequant : GemmPath::kDequantCublas;
   }
 
@@ -1350,8 +1633,10 @@ class Gemm {
     tm = W / ks;
   }
 
-  //! Device bytes run() needs as workspace (0 for the fused paths).
+  //! Device bytes run() needs as workspace (0 for the fused paths; the packed activations for the
+  //! warpgroup kernel; Ŵ_p and cuBLAS's own workspace for dequantize + cuBLAS).
   static std::size_t workspace_size(const Arguments& a) {
+    if (path(a) == GemmPath::kWgmmaDequant) return round_up(wg_packed_bytes(a));
     if (path(a) != GemmPath::kDequantCublas) return 0;
     const std::size_t w = static_cast<std::size_t>(a.weights.rows * a.weights.cols) * sizeof(Element);
     return round_up(w) + Tuning::kCublasWorkspace;
@@ -1385,6 +1670,11 @@ class Gemm {
       prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
       dq_shape(prm.chunks, a.k_slices, prm.tm, prm.ks);
       const Status s = launch_dq(prm, a.bits, nt, stream);
+      if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
+      return s;
+    }
+    if (path(a) == GemmPath::kWgmmaDequant) {
+      const Status s = launch_wg(prm, a.bits, static_cast<uint4*>(workspace), stream);
       if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     }
@@ -1441,6 +1731,11 @@ class Gemm {
 
  private:
   static std::size_t round_up(std::size_t b) { return (b + 255) / 256 * 256; }
+  //! Bytes of the activations packed for the warpgroup kernel: 16 KiB per 128 batch rows and 64 columns.
+  static std::size_t wg_packed_bytes(const Arguments& a) {
+    const std::size_t bblocks = static_cast<std::size_t>((a.batch + detail::kWgBatch - 1) / detail::kWgBatch);
+    return bblocks * static_cast<std::size_t>(a.weights.layout.chunks() * 4) * detail::kWgTileU4 * 16;
+  }
 
   static detail::FusedParams<Scale> params(const Arguments& a) {
     const WeightsView& w = a.weights;
@@ -1546,6 +1841,56 @@ class Gemm {
     });
   }
 
+  //! Packs the activations into `xp`, then runs the warpgroup kernel. Checks first that the device is
+  //! compute capability 9.0 (the only one sm_90a code runs on).
+  Status launch_wg(const detail::FusedParams<Scale>& prm, int planes, uint4* xp, cudaStream_t stream) {
+    if (cc_ == 0) {
+      int dev = 0, major = 0, minor = 0;
+      if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+          cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess)
+        cc_ = 10 * major + minor;
+    }
+    if (cc_ != 90) {
+      last_error_ = "path wgmma-dq needs a compute capability 9.0 device (this one: " + std::to_string(cc_ / 10) + "." +
+                    std::to_string(cc_ % 10) + ")";
+      return Status::kInvalidProblem;
+    }
+    const int words = int(prm.chunks * 4);
+    const index_t bblocks = (prm.batch + detail::kWgBatch - 1) / detail::kWgBatch;
+    const index_t total = bblocks * words * detail::kWgTileU4;
+    const index_t pack_blocks = std::min<index_t>((total + 255) / 256, index_t(sm_count()) * 16);
+    if (const Status s = launch(detail::wg_pack_x_kernel<Element>, pack_blocks, 256, 0, stream, "activation packing",
+                                static_cast<const Element*>(prm.x), xp, prm.batch, int(prm.K), words, total);
+        s != Status::kSuccess)
+      return s;
+    const index_t row_blocks = (prm.row_tiles + 3) / 4;
+    if (row_blocks > 0x7fffffff || bblocks > 65535) {
+      last_error_ = "grid of " + std::to_string(row_blocks) + " x " + std::to_string(bblocks) + " blocks is too large";
+      return Status::kInvalidProblem;
+    }
+    return with_planes(planes, [&](auto pc) {
+      constexpr int kP = decltype(pc)::value;
+      return launch_wg_one<kP>(prm, xp, words, row_blocks, bblocks, stream);
+    });
+  }
+  template <int kPlanes>
+  Status launch_wg_one(const detail::FusedParams<Scale>& prm, const uint4* xp, int words, index_t row_blocks,
+                       index_t bblocks, cudaStream_t stream) {
+    constexpr int smem = detail::wg_smem_bytes<Scale>(kPlanes);
+    auto kernel = detail::wgdq_kernel<Element, Scale, kPlanes>;
+    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        e != cudaSuccess) {
+      last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
+      return Status::kCudaError;
+    }
+    kernel<<<dim3(static_cast<unsigned>(row_blocks), static_cast<unsigned>(bblocks)), 128, smem, stream>>>(prm, xp, words);
+    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
+      last_error_ = std::string("warpgroup kernel launch failed: ") + cudaGetErrorString(e);
+      return Status::kCudaError;
+    }
+    return Status::kSuccess;
+  }
+
   Status launch_dequant(const detail::FusedParams<Scale>& prm, int p, index_t blocks, Element* out,
                         cudaStream_t stream) {
     return with_planes(p, [&](auto pc) {
@@ -1569,6 +1914,7 @@ class Gemm {
 
   cublasHandle_t handle_ = nullptr;
   int sms_ = 0;
+  int cc_ = 0;  //!< compute capability of the current device (10·major + minor), queried on first use
   std::string last_error_;
 };
 
