@@ -1216,26 +1216,30 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32) lut_mma_kernel(const FusedP
 // Built only where the device code is compiled for sm_90a (__CUDA_ARCH_FEAT_SM90_ALL); the host side
 // takes this path only when ANYBCQ_CUDA_SM90A is defined (see Gemm::path).
 
-constexpr int kWgBatch = 128;                  //!< activation rows per block (the wgmma N)
+constexpr int kWgBatch = 128;                  //!< activation rows per packed tile (the wgmma N)
 constexpr int kWgTileU4 = kWgBatch * 128 / 16;  //!< one activation tile: 128 rows of 128 bytes (16 KiB)
-constexpr int kWgPlaneSlots = 3;               //!< chunks of planes and scales per warp in shared memory
 constexpr int kWgBlockSmem = 113 * 1024;       //!< shared memory per block: two blocks per multiprocessor
 
-//! Bytes of each warp's plane and scale slots.
+//! Chunk slots (planes and scales) per warp for a ring of `stages` words: a chunk's slot is refilled
+//! stages + 2 words before the chunk is used, after the last read of the chunk it replaces.
+__host__ __device__ constexpr int wg_slots(int stages) { return (stages + 8) / 4; }
+//! Shared memory of the warpgroup kernel with `stages` words of nb activation tiles: 1 KiB for the
+//! alignment the 128-byte swizzle needs, the tiles, and each warp's chunk slots.
 template <class Scale>
-__host__ __device__ constexpr int wg_ring_bytes(int planes) { return kWgPlaneSlots * stage_u4<Scale>(planes) * 16; }
-//! Activation tiles in flight for kPlanes planes: as many as fit two blocks per multiprocessor, 3..6
-//! (3 at p = 8, 4 at p = 4, 5 at p = 2 with 16-bit scales; fp32 scales at p = 8 take 3 and one block).
-template <class Scale>
-__host__ __device__ constexpr int wg_stages(int planes) {
-  const int s = (kWgBlockSmem - 1024 - 4 * wg_ring_bytes<Scale>(planes)) / (kWgTileU4 * 16);
-  return s < 3 ? 3 : s > 6 ? 6 : s;
+__host__ __device__ constexpr int wg_smem_for(int planes, int nb, int stages) {
+  return 1024 + stages * nb * kWgTileU4 * 16 + 4 * wg_slots(stages) * stage_u4<Scale>(planes) * 16;
 }
-//! Shared memory of the warpgroup kernel: 1 KiB for the alignment the 128-byte swizzle needs, the
-//! activation tiles, and each warp's plane and scale slots.
+//! Words in flight: the most (3..6) that keep two blocks per multiprocessor (p = 2: 5, p = 4: 4, p = 8:
+//! 3 with 128-row tiles; 3 with 256-row tiles), else 3.
 template <class Scale>
-__host__ __device__ constexpr int wg_smem_bytes(int planes) {
-  return 1024 + wg_stages<Scale>(planes) * kWgTileU4 * 16 + 4 * wg_ring_bytes<Scale>(planes);
+__host__ __device__ constexpr int wg_stages(int planes, int nb) {
+  for (int s = 6; s > 3; --s)
+    if (wg_smem_for<Scale>(planes, nb, s) <= kWgBlockSmem) return s;
+  return 3;
+}
+template <class Scale>
+__host__ __device__ constexpr int wg_smem_bytes(int planes, int nb) {
+  return wg_smem_for<Scale>(planes, nb, wg_stages<Scale>(planes, nb));
 }
 
 //! Pair index (two activations) of a 64-column word as the A operand of dequant_step consumes it: step
@@ -1321,30 +1325,32 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const std::uint
 //! Register-dequantizing warpgroup kernel (uniform precision kPlanes; sm_90a). Block (row block,
 //! batch block): one warpgroup; warp w rebuilds Ŵ_p of row tile 4·blockIdx.x + w (the same register
 //! dequantization as dqmma_kernel, one 64-column word at a time) and the warpgroup multiplies its 64
-//! rows with the word's activation tile of 128 batch rows (4 wgmma m64n128k16, fp32 accumulators).
-//! Two blocks share a multiprocessor. Activation tiles (packed by wg_pack_x_kernel) stream through a ring
-//! of kStages tiles, planes and scales through each warp's kWgPlaneSlots chunk slots one chunk ahead,
+//! rows with the word's activation tiles of kNB·128 batch rows (4·kNB wgmma m64n128k16, fp32
+//! accumulators; kNB = 2 halves the dequantization per batch row where registers allow). Two blocks
+//! share a multiprocessor. Activation tiles (packed by wg_pack_x_kernel) stream through a ring
+//! of kStages words, planes and scales through each warp's kSlots chunk slots one chunk ahead,
 //! all by cp.async. A word is dequantized while the tensor cores work on the previous one. Every block
 //! runs all of K: each output is written once, no atomics.
-template <class Element, class Scale, int kPlanes>
+template <class Element, class Scale, int kPlanes, int kNB>
 __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> prm, const uint4* __restrict__ xp,
-                                                            int words) {
+                                                      int words) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  constexpr int kStages = wg_stages<Scale>(kPlanes);
-  static_assert(kStages >= 3 && kStages <= 6, "activation ring of 3..6 tiles (plane slots are reused after 3 chunks)");
+  constexpr int kStages = wg_stages<Scale>(kPlanes, kNB);
+  constexpr int kSlots = wg_slots(kStages);
+  static_assert(kStages >= 3 && kStages <= 7, "activation ring of 3..7 words");
   constexpr int kThreads = 128;
   constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const index_t rt_own = index_t(blockIdx.x) * 4 + warp;
   const index_t rt = rt_own < prm.row_tiles ? rt_own : prm.row_tiles - 1;  // past the end: a copy, not stored
-  const index_t n_base = index_t(blockIdx.y) * kWgBatch;
+  const index_t n_base = index_t(blockIdx.y) * (kNB * kWgBatch);
   extern __shared__ uint4 smem_wg[];
   const unsigned sraw = static_cast<unsigned>(__cvta_generic_to_shared(smem_wg));
   const unsigned pad = (1024u - (sraw & 1023u)) & 1023u;
   uint4* xs = smem_wg + pad / 16;
   const unsigned xs_addr = sraw + pad;
-  uint4* ring = xs + kStages * kWgTileU4 + warp * (kWgPlaneSlots * kStageU4);
+  uint4* ring = xs + kStages * kNB * kWgTileU4 + warp * (kSlots * kStageU4);
 
   std::uint32_t dmask[4], dbase[4];
   decode_constants<Element>(dmask, dbase);
@@ -1356,12 +1362,12 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
   const int nb = kPlanes + (prm.beta ? 1 : 0);
   const int G = int(prm.scales.groups);
   const int chunks = int(prm.chunks);
-  const uint4* xsrc = xp + index_t(blockIdx.y) * words * kWgTileU4 + threadIdx.x;
+  const uint4* xsrc = xp + index_t(blockIdx.y) * kNB * words * kWgTileU4 + threadIdx.x;
 
-  // Planes and scales of chunk c for this warp, into slot c mod kWgPlaneSlots.
+  // Planes and scales of chunk c for this warp, into slot c mod kSlots.
   auto copy_chunk = [&](int c) {
     if (c < chunks) {
-      uint4* slot = ring + (c % kWgPlaneSlots) * kStageU4;
+      uint4* slot = ring + (c % kSlots) * kStageU4;
 #pragma unroll
       for (int b = 0; b < kPlanes; ++b) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + index_t(c) * 32);
       copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, min(group_of_column(prm, c * 256), G - 1), ng, nb, G,
@@ -1372,10 +1378,13 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
   // next chunk's planes and scales (dequantizing a word needs its chunk before the word's own wait).
   auto issue = [&](int j) {
     if (j < words) {
-      uint4* dst = xs + (j % kStages) * kWgTileU4 + threadIdx.x;
-      const uint4* src = xsrc + index_t(j) * kWgTileU4;
 #pragma unroll
-      for (int e = 0; e < kWgTileU4 / kThreads; ++e) cp_async16(dst + kThreads * e, src + kThreads * e);
+      for (int h = 0; h < kNB; ++h) {
+        uint4* dst = xs + ((j % kStages) * kNB + h) * kWgTileU4 + threadIdx.x;
+        const uint4* src = xsrc + (index_t(h) * words + j) * kWgTileU4;
+#pragma unroll
+        for (int e = 0; e < kWgTileU4 / kThreads; ++e) cp_async16(dst + kThreads * e, src + kThreads * e);
+      }
       if ((j & 3) == 0) copy_chunk((j >> 2) + 1);
     }
     cp_async_commit();
@@ -1387,9 +1396,11 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
   cp_async_wait<kStages - 2>();  // chunk 0's planes and scales
   __syncwarp();
 
-  float d[64];
+  float d[kNB][64];
 #pragma unroll
-  for (int i = 0; i < 64; ++i) d[i] = 0.0f;
+  for (int h = 0; h < kNB; ++h)
+#pragma unroll
+    for (int i = 0; i < 64; ++i) d[h][i] = 0.0f;
   std::uint32_t a[2][4][4];  // A operands of two words (double buffer), 4 steps × 4 registers
   GroupScales<kPlanes> sc;
   DequantConsts<Element, kPlanes> dc;
@@ -1397,7 +1408,7 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
 
   for (int c = 0; c < chunks; ++c) {
     const int grp0 = min(group_of_column(prm, c * 256), G - 1);
-    const uint4* slot = ring + (c % kWgPlaneSlots) * kStageU4;
+    const uint4* slot = ring + (c % kSlots) * kStageU4;
 #pragma unroll
     for (int w = 0; w < 4; ++w) {
       const int j = 4 * c + w;
@@ -1434,35 +1445,46 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
       fence_proxy_async();
       __syncthreads();  // every thread's copies visible; every warp done with word j − 2 (its wgmma waited)
       issue(j + kStages - 2);
-      const unsigned tile = xs_addr + unsigned((j % kStages) * kWgTileU4 * 16);
+      const unsigned tile = xs_addr + unsigned((j % kStages) * kNB * kWgTileU4 * 16);
 #pragma unroll
-      for (int i = 0; i < 64; ++i) wg_fence_operand(d[i]);
+      for (int h = 0; h < kNB; ++h)
+#pragma unroll
+        for (int i = 0; i < 64; ++i) wg_fence_operand(d[h][i]);
       wgmma_fence();
 #pragma unroll
-      for (int s = 0; s < 4; ++s) wgmma_m64n128k16<Element>(d, a[w & 1][s], wg_desc(tile + 32 * s));
+      for (int s = 0; s < 4; ++s)
+#pragma unroll
+        for (int h = 0; h < kNB; ++h)
+          wgmma_m64n128k16<Element>(d[h], a[w & 1][s], wg_desc(tile + unsigned(h * kWgTileU4 * 16) + 32 * s));
       wgmma_commit();
 #pragma unroll
-      for (int i = 0; i < 64; ++i) wg_fence_operand(d[i]);
+      for (int h = 0; h < kNB; ++h)
+#pragma unroll
+        for (int i = 0; i < 64; ++i) wg_fence_operand(d[h][i]);
       wgmma_wait<1>();  // word j − 1 done: its A registers and (after the next barrier) its tile are free
     }
   }
   wgmma_wait<0>();
 #pragma unroll
-  for (int i = 0; i < 64; ++i) wg_fence_operand(d[i]);
+  for (int h = 0; h < kNB; ++h)
+#pragma unroll
+    for (int i = 0; i < 64; ++i) wg_fence_operand(d[h][i]);
   cp_async_wait<0>();
 
   if (rt_own < prm.row_tiles) {
     Element* y = static_cast<Element*>(prm.y);
     const index_t m0 = rt_own * 16 + g;
 #pragma unroll
-    for (int i = 0; i < 16; ++i)
+    for (int nb = 0; nb < kNB; ++nb)
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
+      for (int i = 0; i < 16; ++i)
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const index_t m = m0 + 8 * h, n = n_base + 8 * i + 2 * t + e;
-          if (m < prm.M && n < prm.batch) y[n * prm.M + m] = from_f32<Element>(d[4 * i + 2 * h + e]);
-        }
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const index_t m = m0 + 8 * h, n = n_base + nb * kWgBatch + 8 * i + 2 * t + e;
+            if (m < prm.M && n < prm.batch) y[n * prm.M + m] = from_f32<Element>(d[nb][4 * i + 2 * h + e]);
+          }
   }
 #else
   (void)prm, (void)xp, (void)words;
@@ -1733,7 +1755,8 @@ class Gemm {
   static std::size_t round_up(std::size_t b) { return (b + 255) / 256 * 256; }
   //! Bytes of the activations packed for the warpgroup kernel: 16 KiB per 128 batch rows and 64 columns.
   static std::size_t wg_packed_bytes(const Arguments& a) {
-    const std::size_t bblocks = static_cast<std::size_t>((a.batch + detail::kWgBatch - 1) / detail::kWgBatch);
+    // Tiles of 128 rows, an even number (a block may take two).
+    const std::size_t bblocks = static_cast<std::size_t>((a.batch + 2 * detail::kWgBatch - 1) / (2 * detail::kWgBatch) * 2);
     return bblocks * static_cast<std::size_t>(a.weights.layout.chunks() * 4) * detail::kWgTileU4 * 16;
   }
 
@@ -1856,7 +1879,7 @@ class Gemm {
       return Status::kInvalidProblem;
     }
     const int words = int(prm.chunks * 4);
-    const index_t bblocks = (prm.batch + detail::kWgBatch - 1) / detail::kWgBatch;
+    const index_t bblocks = (prm.batch + 2 * detail::kWgBatch - 1) / (2 * detail::kWgBatch) * 2;  // as wg_packed_bytes
     const index_t total = bblocks * words * detail::kWgTileU4;
     const index_t pack_blocks = std::min<index_t>((total + 255) / 256, index_t(sm_count()) * 16);
     if (const Status s = launch(detail::wg_pack_x_kernel<Element>, pack_blocks, 256, 0, stream, "activation packing",
@@ -1870,14 +1893,19 @@ class Gemm {
     }
     return with_planes(planes, [&](auto pc) {
       constexpr int kP = decltype(pc)::value;
-      return launch_wg_one<kP>(prm, xp, words, row_blocks, bblocks, stream);
+      // 256 batch rows per block above 128 rows (half the dequantization per row) while that still gives
+      // every multiprocessor a block; at p ≤ 2 only (at p = 3, 4 it fits the registers but measured slower).
+      if constexpr (kP <= 2)
+        if (prm.batch > detail::kWgBatch && row_blocks * (bblocks / 2) >= sm_count())
+          return launch_wg_one<kP, 2>(prm, xp, words, row_blocks, bblocks / 2, stream);
+      return launch_wg_one<kP, 1>(prm, xp, words, row_blocks, (prm.batch + detail::kWgBatch - 1) / detail::kWgBatch, stream);
     });
   }
-  template <int kPlanes>
+  template <int kPlanes, int kNB>
   Status launch_wg_one(const detail::FusedParams<Scale>& prm, const uint4* xp, int words, index_t row_blocks,
                        index_t bblocks, cudaStream_t stream) {
-    constexpr int smem = detail::wg_smem_bytes<Scale>(kPlanes);
-    auto kernel = detail::wgdq_kernel<Element, Scale, kPlanes>;
+    constexpr int smem = detail::wg_smem_bytes<Scale>(kPlanes, kNB);
+    auto kernel = detail::wgdq_kernel<Element, Scale, kPlanes, kNB>;
     if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         e != cudaSuccess) {
       last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
