@@ -715,6 +715,27 @@ struct DequantConsts {
   }
 };
 
+//! Dequantization constants of group grp (entry u of a ring slot's scale windows) for rows g, g + 8.
+template <class Element, int kPlanes, class Scale>
+__device__ __forceinline__ void window_consts(const uint4* windows, const TileScaleRuns<Scale>& runs, int u, int grp,
+                                              int g, bool has_beta, DequantConsts<Element, kPlanes>& dc) {
+  GroupScales<kPlanes> sc;
+#pragma unroll
+  for (int b = 0; b < kPlanes; ++b) {
+    const float2 v = window_scales<kPlanes>(windows, runs, u, grp, b, g);
+    sc.a[b][0] = v.x;
+    sc.a[b][1] = v.y;
+  }
+  if (has_beta) {
+    const float2 v = window_scales<kPlanes>(windows, runs, u, grp, kPlanes, g);
+    sc.b[0] = v.x;
+    sc.b[1] = v.y;
+  } else {
+    sc.b[0] = sc.b[1] = 0.0f;
+  }
+  dc.set(sc);
+}
+
 //! The A operand registers of mma step s of one 64-column word: Ŵ_p for rows g, g + 8 (register r
 //! holds row g + 8·(r mod 2)), rebuilt from kPlanes plane words in element arithmetic: per register
 //! and plane one LOP3 (bit → c + b), one exact subtraction (→ b) and one FMA with 2α_i.
@@ -826,28 +847,12 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
       }
       // Column of the word that follows word w + 1 (w + 2 here, or in this warp's next chunk).
       auto ahead = [&](int w) { return w + 2 < 4 ? c * 256 + 64 * (w + 2) : (i + 1 < n_my ? (c + S) * 256 + 64 * (w - 2) : K); };
-      GroupScales<kPlanes> sc;
       DequantConsts<Element, kPlanes> dc;
       // Word w of the chunk: scales at the first word of a group, then four dequantize + mma steps.
       auto run_word = [&](int w, const std::uint32_t(&xb)[NT][8]) {
         const int u = w >> fold_shift;
-        if ((w & ((1 << fold_shift) - 1)) == 0) {  // first word of a group: its scales from the ring
-          const int grp = min(grp0 + u, G - 1);
-#pragma unroll
-          for (int b = 0; b < kPlanes; ++b) {
-            const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
-            sc.a[b][0] = v.x;
-            sc.a[b][1] = v.y;
-          }
-          if (prm.beta) {
-            const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, kPlanes, g);
-            sc.b[0] = v.x;
-            sc.b[1] = v.y;
-          } else {
-            sc.b[0] = sc.b[1] = 0.0f;
-          }
-          dc.set(sc);
-        }
+        if ((w & ((1 << fold_shift) - 1)) == 0)  // first word of a group: its scales from the ring
+          window_consts(slot + kPlanes * 32, runs, u, min(grp0 + u, G - 1), g, prm.beta != nullptr, dc);
         std::uint32_t words[kPlanes];
 #pragma unroll
         for (int b = 0; b < kPlanes; ++b) words[b] = component(q[b], w);
@@ -1337,7 +1342,7 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int kStages = wg_stages<Scale>(kPlanes, kNB);
   constexpr int kSlots = wg_slots(kStages);
-  static_assert(kStages >= 3 && kStages <= 7, "activation ring of 3..7 words");
+  static_assert(kStages >= 3 && kStages <= 6, "activation ring of 3..6 words (wg_slots)");
   constexpr int kThreads = 128;
   constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -1402,7 +1407,6 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
 #pragma unroll
     for (int i = 0; i < 64; ++i) d[h][i] = 0.0f;
   std::uint32_t a[2][4][4];  // A operands of two words (double buffer), 4 steps × 4 registers
-  GroupScales<kPlanes> sc;
   DequantConsts<Element, kPlanes> dc;
   uint4 q[kPlanes];
 
@@ -1418,21 +1422,7 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
       }
       if ((w & ((1 << fold_shift) - 1)) == 0) {  // first word of a group: its scales
         const int u = w >> fold_shift;
-        const int grp = min(grp0 + u, G - 1);
-#pragma unroll
-        for (int b = 0; b < kPlanes; ++b) {
-          const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
-          sc.a[b][0] = v.x;
-          sc.a[b][1] = v.y;
-        }
-        if (prm.beta) {
-          const float2 v = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, kPlanes, g);
-          sc.b[0] = v.x;
-          sc.b[1] = v.y;
-        } else {
-          sc.b[0] = sc.b[1] = 0.0f;
-        }
-        dc.set(sc);
+        window_consts(slot + kPlanes * 32, runs, u, min(grp0 + u, G - 1), g, prm.beta != nullptr, dc);
       }
       // Dequantize word j while the tensor cores run word j − 1 (its A registers were freed by the
       // wait of the previous iteration).
