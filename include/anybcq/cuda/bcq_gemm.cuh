@@ -18,7 +18,11 @@
 //    scales in fp32,
 //    splits K over the warps of a block and reduces in shared memory in a fixed order (deterministic,
 //    no atomics, every output written once).
-//  * dequantize + cuBLAS (uniform precision, batch > Tuning::kMaxFusedBatch): Ŵ_p is written to the
+//  * warpgroup, register-dequantizing (uniform precision, batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, from
+//    kWgmmaEarlyBatch + 1 when M ≥ kWgmmaMinRows; sm_90a builds only): the same register dequantization
+//    feeds the A operand of wgmma (64 weight rows per warpgroup) against activation tiles packed into
+//    128-byte-swizzled shared-memory tiles of 128 or 256 batch rows; every block runs all of K.
+//  * dequantize + cuBLAS (uniform precision, larger batches): Ŵ_p is written to the
 //    workspace in the activation type (the same register dequantization), then one cublasGemmEx with
 //    fp32 compute.
 //
