@@ -1304,30 +1304,28 @@ __device__ __forceinline__ std::uint64_t wg_desc(unsigned saddr) {
   "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "  \
   "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
 
+#define ANYBCQ_WG_MMA(T)                                                                                   \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                                      \
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32." T "." T " " ANYBCQ_WG_DREGS                        \
+               ", {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"                                                 \
+               : ANYBCQ_WG_D8(0), ANYBCQ_WG_D8(8), ANYBCQ_WG_D8(16), ANYBCQ_WG_D8(24), ANYBCQ_WG_D8(32),         \
+                 ANYBCQ_WG_D8(40), ANYBCQ_WG_D8(48), ANYBCQ_WG_D8(56)                                           \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(1))
+
 //! d (64 × 128, fp32, wgmma accumulator layout) += A (64 × 16 from registers, mma A layout per warp) ·
 //! B (16 × 128 from the shared-memory tile `desc`, K-major).
 template <class E>
 __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const std::uint32_t (&a)[4], std::uint64_t desc) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  if constexpr (std::is_same_v<E, __half>) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " ANYBCQ_WG_DREGS
-                 ", {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
-                 : ANYBCQ_WG_D8(0), ANYBCQ_WG_D8(8), ANYBCQ_WG_D8(16), ANYBCQ_WG_D8(24), ANYBCQ_WG_D8(32),
-                   ANYBCQ_WG_D8(40), ANYBCQ_WG_D8(48), ANYBCQ_WG_D8(56)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(1));
-  } else {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " ANYBCQ_WG_DREGS
-                 ", {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
-                 : ANYBCQ_WG_D8(0), ANYBCQ_WG_D8(8), ANYBCQ_WG_D8(16), ANYBCQ_WG_D8(24), ANYBCQ_WG_D8(32),
-                   ANYBCQ_WG_D8(40), ANYBCQ_WG_D8(48), ANYBCQ_WG_D8(56)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(1));
-  }
+  if constexpr (std::is_same_v<E, __half>)
+    ANYBCQ_WG_MMA("f16");
+  else
+    ANYBCQ_WG_MMA("bf16");
 #else
   (void)d, (void)a, (void)desc;
 #endif
 }
+#undef ANYBCQ_WG_MMA
 #undef ANYBCQ_WG_D8
 #undef ANYBCQ_WG_DREGS
 
@@ -1749,10 +1747,10 @@ class Gemm {
   static std::size_t round_up(std::size_t b) { return (b + 255) / 256 * 256; }
   //! Bytes of the activations packed for the warpgroup kernel: 16 KiB per 128 batch rows and 64 columns.
   static std::size_t wg_packed_bytes(const Arguments& a) {
-    // Tiles of 128 rows, an even number (a block may take two).
-    const std::size_t bblocks = static_cast<std::size_t>((a.batch + 2 * detail::kWgBatch - 1) / (2 * detail::kWgBatch) * 2);
-    return bblocks * static_cast<std::size_t>(a.weights.layout.chunks() * 4) * detail::kWgTileU4 * 16;
+    return static_cast<std::size_t>(wg_tile_rows(a.batch) * a.weights.layout.chunks() * 4) * detail::kWgTileU4 * 16;
   }
+  //! 128-row activation tiles packed for the warpgroup kernel: an even number (a block may take two).
+  static index_t wg_tile_rows(index_t batch) { return (batch + 2 * detail::kWgBatch - 1) / (2 * detail::kWgBatch) * 2; }
 
   static detail::FusedParams<Scale> params(const Arguments& a) {
     const WeightsView& w = a.weights;
@@ -1780,8 +1778,15 @@ class Gemm {
   template <class... P, class... A>
   Status launch(void (*kernel)(P...), index_t blocks, int threads, int smem, cudaStream_t stream, const char* what,
                 A... args) {
-    if (blocks > 0x7fffffff) {
-      last_error_ = "grid of " + std::to_string(blocks) + " blocks is too large";
+    return launch_grid(kernel, blocks, 1, threads, smem, stream, what, args...);
+  }
+  //! The same on a blocks × blocks_y grid.
+  template <class... P, class... A>
+  Status launch_grid(void (*kernel)(P...), index_t blocks, index_t blocks_y, int threads, int smem, cudaStream_t stream,
+                const char* what, A... args) {
+    if (blocks > 0x7fffffff || blocks_y > 65535) {
+      last_error_ = "grid of " + std::to_string(blocks) + (blocks_y > 1 ? " x " + std::to_string(blocks_y) : std::string()) +
+                    " blocks is too large";
       return Status::kInvalidProblem;
     }
     if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -1789,7 +1794,7 @@ class Gemm {
       last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
       return Status::kCudaError;
     }
-    kernel<<<static_cast<unsigned>(blocks), threads, smem, stream>>>(args...);
+    kernel<<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(blocks_y)), threads, smem, stream>>>(args...);
     if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
       last_error_ = std::string(what) + " launch failed: " + cudaGetErrorString(e);
       return Status::kCudaError;
@@ -1873,7 +1878,7 @@ class Gemm {
       return Status::kInvalidProblem;
     }
     const int words = int(prm.chunks * 4);
-    const index_t bblocks = (prm.batch + 2 * detail::kWgBatch - 1) / (2 * detail::kWgBatch) * 2;  // as wg_packed_bytes
+    const index_t bblocks = wg_tile_rows(prm.batch);
     const index_t total = bblocks * words * detail::kWgTileU4;
     const index_t pack_blocks = std::min<index_t>((total + 255) / 256, index_t(sm_count()) * 16);
     if (const Status s = launch(detail::wg_pack_x_kernel<Element>, pack_blocks, 256, 0, stream, "activation packing",
@@ -1881,10 +1886,6 @@ class Gemm {
         s != Status::kSuccess)
       return s;
     const index_t row_blocks = (prm.row_tiles + 3) / 4;
-    if (row_blocks > 0x7fffffff || bblocks > 65535) {
-      last_error_ = "grid of " + std::to_string(row_blocks) + " x " + std::to_string(bblocks) + " blocks is too large";
-      return Status::kInvalidProblem;
-    }
     return with_planes(planes, [&](auto pc) {
       constexpr int kP = decltype(pc)::value;
       // 256 batch rows per block above 128 rows (half the dequantization per row) while that still gives
@@ -1898,19 +1899,8 @@ class Gemm {
   template <int kPlanes, int kNB>
   Status launch_wg_one(const detail::FusedParams<Scale>& prm, const uint4* xp, int words, index_t row_blocks,
                        index_t bblocks, cudaStream_t stream) {
-    constexpr int smem = detail::wg_smem_bytes<Scale>(kPlanes, kNB);
-    auto kernel = detail::wgdq_kernel<Element, Scale, kPlanes, kNB>;
-    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-        e != cudaSuccess) {
-      last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
-      return Status::kCudaError;
-    }
-    kernel<<<dim3(static_cast<unsigned>(row_blocks), static_cast<unsigned>(bblocks)), 128, smem, stream>>>(prm, xp, words);
-    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
-      last_error_ = std::string("warpgroup kernel launch failed: ") + cudaGetErrorString(e);
-      return Status::kCudaError;
-    }
-    return Status::kSuccess;
+    return launch_grid(detail::wgdq_kernel<Element, Scale, kPlanes, kNB>, row_blocks, bblocks, 128,
+                  detail::wg_smem_bytes<Scale>(kPlanes, kNB), stream, "warpgroup kernel", prm, xp, words);
   }
 
   Status launch_dequant(const detail::FusedParams<Scale>& prm, int p, index_t blocks, Element* out,
