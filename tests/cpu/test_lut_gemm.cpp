@@ -156,6 +156,41 @@ TEST_CASE("lut_gemm: threads 1..N and every ISA give identical results") {
   CHECK(same_bits(y2, base));
 }
 
+TEST_CASE("lut_gemm: batches spanning several K chunks and tile blocks match the scalar emulation bit for bit") {
+  // K = 2304 is 72 words: the AVX-512 batch kernel walks it in chunks (16 words at 8 rows, 8 with int16
+  // tables, a partial last chunk) over blocks of up to 8 tiles; M = 150 ends in a partial tile and a
+  // partial block. Batches of 16 and 13 split into chunks of 8 rows and rows of mixed precision.
+  const BcqShape s{150, 2304, 128, 2, 4, false};
+  const auto w = random_weights(s, 71).convert<layout::RowTiled>();
+  cpu::ThreadPool pool(2);
+  for (index_t n : {2, 8, 13, 16}) {
+    CAPTURE(n);
+    const auto x = random_x(n, s.cols, 72 + unsigned(n), 0.01);
+    std::vector<int> bits(static_cast<std::size_t>(n), 4);
+    if (n == 13)
+      for (index_t r = 0; r < n; ++r) bits[std::size_t(r)] = 2 + int((r * 5 + 1) % 3);
+    for (auto type : {cpu::LutTables::kInt8, cpu::LutTables::kInt16}) {
+      CAPTURE(int(type));
+      cpu::LutOptions o;
+      o.isa = cpu::Isa::kScalar;
+      o.tables = type;
+      std::vector<float> scalar = poisoned(n * s.rows);
+      cpu::lut_gemm(w.multi_view(), bits.data(), x.data(), n, scalar.data(), nullptr, o);
+      for (float v : scalar) REQUIRE(std::isfinite(v));
+      for (cpu::Isa isa : supported_isas())
+        for (int t = 1; t <= 2; ++t) {
+          CAPTURE(cpu::isa_name(isa));
+          CAPTURE(t);
+          std::vector<float> y = poisoned(n * s.rows);
+          o.isa = isa;
+          o.threads = t;
+          cpu::lut_gemm(w.multi_view(), bits.data(), x.data(), n, y.data(), &pool, o);
+          CHECK(same_bits(y, scalar));
+        }
+    }
+  }
+}
+
 TEST_CASE("lut_gemm: activation blocks larger and smaller than the weight group") {
   const BcqShape s{45, 512, 64, 2, 3, false};
   const auto wp = random_weights(s, 61);

@@ -44,27 +44,16 @@ namespace detail {
 template <bool W, class Scale>
 void lut_tile_dispatch(Isa isa, const LutTileArgs<Scale>& a, index_t tile, const index_t* act, int nb, float* ybuf) {
 #if ANYBCQ_CPU_SIMD
-  if (isa == Isa::kAvx512) {
-    if (nb == 1) {
-      switch (a.bits) {  // precision as a compile-time plane count, one bounded switch
-        case 1: return lut_tile1_avx512<1, W>(a, tile, act, ybuf);
-        case 2: return lut_tile1_avx512<2, W>(a, tile, act, ybuf);
-        case 3: return lut_tile1_avx512<3, W>(a, tile, act, ybuf);
-        case 4: return lut_tile1_avx512<4, W>(a, tile, act, ybuf);
-        case 5: return lut_tile1_avx512<5, W>(a, tile, act, ybuf);
-        case 6: return lut_tile1_avx512<6, W>(a, tile, act, ybuf);
-        case 7: return lut_tile1_avx512<7, W>(a, tile, act, ybuf);
-        default: return lut_tile1_avx512<8, W>(a, tile, act, ybuf);
-      }
-    }
-    switch (nb) {
-      case 2: return lut_tile_avx512<2, W>(a, tile, act, ybuf);
-      case 3: return lut_tile_avx512<3, W>(a, tile, act, ybuf);
-      case 4: return lut_tile_avx512<4, W>(a, tile, act, ybuf);
-      case 5: return lut_tile_avx512<5, W>(a, tile, act, ybuf);
-      case 6: return lut_tile_avx512<6, W>(a, tile, act, ybuf);
-      case 7: return lut_tile_avx512<7, W>(a, tile, act, ybuf);
-      default: return lut_tile_avx512<8, W>(a, tile, act, ybuf);
+  if (isa == Isa::kAvx512 && nb == 1) {  // AVX-512 batches: lut_block_avx512 (lut_block_dispatch)
+    switch (a.bits) {                     // precision as a compile-time plane count, one bounded switch
+      case 1: return lut_tile1_avx512<1, W>(a, tile, act, ybuf);
+      case 2: return lut_tile1_avx512<2, W>(a, tile, act, ybuf);
+      case 3: return lut_tile1_avx512<3, W>(a, tile, act, ybuf);
+      case 4: return lut_tile1_avx512<4, W>(a, tile, act, ybuf);
+      case 5: return lut_tile1_avx512<5, W>(a, tile, act, ybuf);
+      case 6: return lut_tile1_avx512<6, W>(a, tile, act, ybuf);
+      case 7: return lut_tile1_avx512<7, W>(a, tile, act, ybuf);
+      default: return lut_tile1_avx512<8, W>(a, tile, act, ybuf);
     }
   }
   if (isa == Isa::kAvx2) {
@@ -82,6 +71,41 @@ void lut_tile_dispatch(Isa isa, const LutTileArgs<Scale>& a, index_t tile, const
 }
 
 inline int lut_max_batch(Isa isa) { return isa == Isa::kAvx2 ? 4 : 8; }
+
+inline constexpr int kLutMaxBlockTiles = 8;                //!< tiles per block of the AVX-512 batch kernel
+inline constexpr index_t kLutBlockFloats = 4096;           //!< its z buffer, [tiles][p][rows][16] floats (16 KiB)
+inline constexpr index_t kLutChunkTableBytes = 16 * 1024;  //!< its tables per K chunk, all rows (stay in L1)
+
+//! Tiles per block for a batch chunk of nb rows at precision p (1 where the per-tile kernels run).
+inline int lut_block_tiles(Isa isa, int p, int nb) {
+  if (isa != Isa::kAvx512 || nb < 2) return 1;
+  return static_cast<int>(std::clamp<index_t>(kLutBlockFloats / (index_t(p) * nb * 16), 1, kLutMaxBlockTiles));
+}
+
+// Tiles t0..t0+tb−1 for nb activation rows: ybuf gets [tb][nb][16] floats. zbuf: kLutBlockFloats floats,
+// 64-byte aligned, with tb ≤ lut_block_tiles(isa, a.bits, nb).
+template <bool W, class Scale>
+void lut_block_dispatch(Isa isa, const LutTileArgs<Scale>& a, index_t t0, int tb, const index_t* act, int nb,
+                        float* zbuf, float* ybuf) {
+#if ANYBCQ_CPU_SIMD
+  if (isa == Isa::kAvx512 && nb >= 2) {
+    const index_t stride = W ? 2 * kLutBytesPerWord : kLutBytesPerWord;
+    const index_t cw = std::max<index_t>(1, kLutChunkTableBytes / (nb * stride * a.seg_words)) * a.seg_words;
+    switch (nb) {
+      case 2: return lut_block_avx512<2, W>(a, t0, tb, cw, act, zbuf, ybuf);
+      case 3: return lut_block_avx512<3, W>(a, t0, tb, cw, act, zbuf, ybuf);
+      case 4: return lut_block_avx512<4, W>(a, t0, tb, cw, act, zbuf, ybuf);
+      case 5: return lut_block_avx512<5, W>(a, t0, tb, cw, act, zbuf, ybuf);
+      case 6: return lut_block_avx512<6, W>(a, t0, tb, cw, act, zbuf, ybuf);
+      case 7: return lut_block_avx512<7, W>(a, t0, tb, cw, act, zbuf, ybuf);
+      default: return lut_block_avx512<8, W>(a, t0, tb, cw, act, zbuf, ybuf);
+    }
+  }
+#else
+  (void)zbuf;
+#endif
+  for (int t = 0; t < tb; ++t) lut_tile_dispatch<W>(isa, a, t0 + t, act, nb, ybuf + index_t(t) * nb * 16);
+}
 
 }  // namespace detail
 
@@ -156,25 +180,30 @@ void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* 
 
   const index_t T = mv.layout.tiles();
   const bool wide = acts.table_type() == LutTables::kInt16;
-  // Contiguous runs of tiles, claimed dynamically (a descheduled worker does not hold the call up);
-  // each tile's result does not depend on which thread computes it.
+  int tb = detail::kLutMaxBlockTiles;  // one block size for all chunks of the call
+  for (const Chunk& c : chunks) tb = std::min(tb, detail::lut_block_tiles(isa, c.p, c.count));
   auto work = [&](index_t t0, index_t t1) {
-    alignas(64) float ybuf[8 * 16];
-    for (index_t t = t0; t < t1; ++t) {
-      const index_t m0 = t * 16, valid = std::min<index_t>(16, M - m0);
+    alignas(64) float ybuf[detail::kLutMaxBlockTiles * 8 * 16];
+    alignas(64) float zbuf[detail::kLutBlockFloats];
+    for (index_t b0 = t0; b0 < t1; b0 += tb) {
+      const int nt = static_cast<int>(std::min<index_t>(tb, t1 - b0));
       for (const Chunk& c : chunks) {
         const index_t* act = order.data() + c.begin;
         if (wide) {
-          detail::lut_tile_dispatch<true>(isa, args[std::size_t(c.p)], t, act, c.count, ybuf);
+          detail::lut_block_dispatch<true>(isa, args[std::size_t(c.p)], b0, nt, act, c.count, zbuf, ybuf);
         } else {
-          detail::lut_tile_dispatch<false>(isa, args[std::size_t(c.p)], t, act, c.count, ybuf);
+          detail::lut_block_dispatch<false>(isa, args[std::size_t(c.p)], b0, nt, act, c.count, zbuf, ybuf);
         }
-        for (int j = 0; j < c.count; ++j) {
-          Out* dst = y + act[j] * M + m0;
-          if constexpr (std::is_same_v<Out, float>) {
-            std::memcpy(dst, ybuf + j * 16, static_cast<std::size_t>(valid) * sizeof(float));
-          } else {
-            for (index_t i = 0; i < valid; ++i) dst[i] = from_float<Out>(ybuf[j * 16 + i]);
+        for (int t = 0; t < nt; ++t) {
+          const index_t m0 = (b0 + t) * 16, valid = std::min<index_t>(16, M - m0);
+          for (int j = 0; j < c.count; ++j) {
+            const float* src = ybuf + (t * c.count + j) * 16;
+            Out* dst = y + act[j] * M + m0;
+            if constexpr (std::is_same_v<Out, float>) {
+              std::memcpy(dst, src, static_cast<std::size_t>(valid) * sizeof(float));
+            } else {
+              for (index_t i = 0; i < valid; ++i) dst[i] = from_float<Out>(src[i]);
+            }
           }
         }
       }
@@ -184,7 +213,7 @@ void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* 
   if (nw <= 1) {
     work(0, T);
   } else {
-    pool->parallel_for(T, std::max<index_t>(4, T / (8 * nw)), work, nw);
+    pool->parallel_for(T, std::max<index_t>(std::max(4, tb), T / (8 * nw)), work, nw);
   }
 }
 

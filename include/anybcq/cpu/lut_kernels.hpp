@@ -137,63 +137,74 @@ ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_step_avx512(const std::uint32_t
   for (int n = 0; n < NB; ++n) lut_lookup_avx512<W>(ilo, ihi, tabs[n] + kw * kStride, acc[u][n][0], acc[u][n][1]);
 }
 
+// Batch kernel over a block of tb tiles (NB ≥ 2 activation rows). K is walked in chunks of cw words
+// whose NB tables stay in L1; within a chunk every tile and plane of the block is done, so a table
+// byte comes from L2 once per block and chunk instead of once per tile and plane (for NB = 8 and
+// K = 4096 the tables are 128 KiB, far more than L1). z_b of every (tile, plane, row) waits in zbuf
+// ([tb][p][NB][16], L1) between chunks; each output sees the same float operations, in the same
+// order, as in lut_tile_scalar.
 template <int NB, bool W, class Scale>
-ANYBCQ_TARGET_AVX512 void lut_tile_avx512(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
-  constexpr int U = NB <= 2 ? 2 : 1;  // independent accumulator sets hide vpdpbusd latency
-  // Batch kernel (NB ≥ 2; one row goes to lut_tile1_avx512): planes one after another, so each
-  // weight vector is looked up once per activation row while it sits in registers.
-  const index_t m0 = tile * 16;
-  const index_t valid = a.rows - m0 < 16 ? a.rows - m0 : 16;
-  const __mmask16 k = static_cast<__mmask16>((1u << valid) - 1u);
+ANYBCQ_TARGET_AVX512 void lut_block_avx512(const LutTileArgs<Scale>& a, index_t t0, int tb, index_t cw,
+                                           const index_t* act, float* zbuf, float* ybuf) {
+  const int P = a.bits;
   const std::int8_t* tabs[NB];
   const float* sc[NB];
   for (int n = 0; n < NB; ++n) {
     tabs[n] = a.acts->tables(act[n]);
     sc[n] = a.acts->scales(act[n]);
   }
-  __m512 y[NB];
-  for (int n = 0; n < NB; ++n) y[n] = _mm512_setzero_ps();
-  // α/β rows are M apart, one 32-byte piece per tile: fetch the next-but-one tile's pieces early.
-  if (m0 + 32 < a.rows) {
-    for (index_t g = 0; g < a.groups; ++g) {
-      for (int b = 0; b < a.bits; ++b)
-        _mm_prefetch(reinterpret_cast<const char*>(a.alpha + (g * a.bits + b) * a.rows + m0 + 32), _MM_HINT_T0);
-      if (a.beta) _mm_prefetch(reinterpret_cast<const char*>(a.beta + g * a.rows + m0 + 32), _MM_HINT_T0);
-    }
-  }
-  for (int b = 0; b < a.bits; ++b) {
-    const std::uint32_t* wp = a.planes + b * a.plane_words + tile * a.k_words * 16;
-    __m512 z[NB];
-    for (int n = 0; n < NB; ++n) z[n] = _mm512_setzero_ps();
-    for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
-      __m512i acc[U][NB][2];
-      for (int u = 0; u < U; ++u)
-        for (int n = 0; n < NB; ++n) acc[u][n][0] = acc[u][n][1] = _mm512_setzero_si512();
-      const index_t end = s0 + a.seg_words;
-      index_t kw = s0;
-      for (; kw + U <= end; kw += U)
-        for (int u = 0; u < U; ++u) lut_step_avx512<NB, U, W>(wp, tabs, kw + u, acc, u);
-      for (; kw < end; ++kw) lut_step_avx512<NB, U, W>(wp, tabs, kw, acc, 0);
-      const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
-      const __m512 al = load16_avx512(a.alpha + (g * a.bits + b) * a.rows + m0, k);
-      for (int n = 0; n < NB; ++n) {
-        __m512i s0v = acc[0][n][0], s1v = acc[0][n][1];
-        for (int u = 1; u < U; ++u) {
-          s0v = _mm512_add_epi32(s0v, acc[u][n][0]);
-          s1v = _mm512_add_epi32(s1v, acc[u][n][1]);
+  for (index_t i = 0; i < index_t(tb) * P * NB * 16; i += 16) _mm512_store_ps(zbuf + i, _mm512_setzero_ps());
+  // α/β rows are M apart, tb·32 bytes per block: fetch the next block's pieces early.
+  const index_t mn = (t0 + tb) * 16;
+  if (mn < a.rows)
+    for (index_t g = 0; g < a.groups; ++g)
+      for (index_t m = mn; m < mn + 16 * tb && m < a.rows; m += 32) {
+        for (int b = 0; b < P; ++b)
+          _mm_prefetch(reinterpret_cast<const char*>(a.alpha + (g * P + b) * a.rows + m), _MM_HINT_T0);
+        if (a.beta) _mm_prefetch(reinterpret_cast<const char*>(a.beta + g * a.rows + m), _MM_HINT_T0);
+      }
+  for (index_t c0 = 0; c0 < a.k_words; c0 += cw) {
+    const index_t c1 = c0 + cw < a.k_words ? c0 + cw : a.k_words;
+    const index_t n1 = c1 + cw < a.k_words ? c1 + cw : a.k_words;  // next chunk, fetched into L2 now
+    for (int t = 0; t < tb; ++t) {
+      const index_t m0 = (t0 + t) * 16;
+      const index_t valid = a.rows - m0 < 16 ? a.rows - m0 : 16;
+      const __mmask16 k = static_cast<__mmask16>((1u << valid) - 1u);
+      for (int b = 0; b < P; ++b) {
+        const std::uint32_t* wp = a.planes + b * a.plane_words + (t0 + t) * a.k_words * 16;
+        for (index_t kw = c1; kw < n1; ++kw) _mm_prefetch(reinterpret_cast<const char*>(wp + kw * 16), _MM_HINT_T1);
+        float* zp = zbuf + (index_t(t) * P + b) * NB * 16;
+        __m512 z[NB];
+        for (int n = 0; n < NB; ++n) z[n] = _mm512_load_ps(zp + n * 16);
+        for (index_t s0 = c0; s0 < c1; s0 += a.seg_words) {
+          __m512i acc[1][NB][2];
+          for (int n = 0; n < NB; ++n) acc[0][n][0] = acc[0][n][1] = _mm512_setzero_si512();
+          for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx512<NB, 1, W>(wp, tabs, kw, acc, 0);
+          const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
+          const __m512 al = load16_avx512(a.alpha + (g * P + b) * a.rows + m0, k);
+          for (int n = 0; n < NB; ++n)
+            z[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lut_sum_avx512<W>(acc[0][n][0], acc[0][n][1])),
+                                   _mm512_mul_ps(al, _mm512_set1_ps(sc[n][blk])), z[n]);
         }
-        const __m512i s = lut_sum_avx512<W>(s0v, s1v);
-        z[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(al, _mm512_set1_ps(sc[n][blk])), z[n]);
+        for (int n = 0; n < NB; ++n) _mm512_store_ps(zp + n * 16, z[n]);
       }
     }
-    for (int n = 0; n < NB; ++n) y[n] = _mm512_add_ps(y[n], z[n]);
   }
-  if (a.beta)
-    for (index_t g = 0; g < a.groups; ++g) {
-      const __m512 be = load16_avx512(a.beta + g * a.rows + m0, k);
-      for (int n = 0; n < NB; ++n) y[n] = _mm512_fmadd_ps(be, _mm512_set1_ps(a.xsum[act[n] * a.groups + g]), y[n]);
-    }
-  for (int n = 0; n < NB; ++n) _mm512_storeu_ps(ybuf + n * 16, y[n]);
+  for (int t = 0; t < tb; ++t) {
+    const index_t m0 = (t0 + t) * 16;
+    const index_t valid = a.rows - m0 < 16 ? a.rows - m0 : 16;
+    const __mmask16 k = static_cast<__mmask16>((1u << valid) - 1u);
+    __m512 y[NB];
+    for (int n = 0; n < NB; ++n) y[n] = _mm512_setzero_ps();
+    for (int b = 0; b < P; ++b)
+      for (int n = 0; n < NB; ++n) y[n] = _mm512_add_ps(y[n], _mm512_load_ps(zbuf + ((index_t(t) * P + b) * NB + n) * 16));
+    if (a.beta)
+      for (index_t g = 0; g < a.groups; ++g) {
+        const __m512 be = load16_avx512(a.beta + g * a.rows + m0, k);
+        for (int n = 0; n < NB; ++n) y[n] = _mm512_fmadd_ps(be, _mm512_set1_ps(a.xsum[act[n] * a.groups + g]), y[n]);
+      }
+    for (int n = 0; n < NB; ++n) _mm512_storeu_ps(ybuf + (index_t(t) * NB + n) * 16, y[n]);
+  }
 }
 
 // GEMV (one activation row) at precision P: all P plane streams advance together, word by word, so
