@@ -156,7 +156,8 @@ int main(int argc, char** argv) {
                   " [--path auto|bitserial|fused-dq|deq+cublas|lut|wgmma-dq]"
                   " [--sweep]\n"
                   "  --sweep: also time the path taken with every K split it allows (register-dequantizing kernel:\n"
-                  "           1, 2, 4, 8 slices per block; LUT kernel: 1, 2, 4, 8)\n",
+                  "           1, 2, 4, 8 slices per block; LUT kernel: 1, 2, 4, 8; warpgroup kernel: 1, 2, 4, 8\n"
+                  "           blocks per output tile)\n",
                   argv[0]);
       return 2;
     }
@@ -292,13 +293,21 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "%ld x %ld batch %ld p %d: outputs not finite\n", long(M), long(K), long(n), p);
           return 1;
         }
-        const bool lut = cuda::Gemm<__half>::path(args[0]) == cuda::GemmPath::kLut;
+        const cuda::GemmPath taken = cuda::Gemm<__half>::path(args[0]);
+        const bool lut = taken == cuda::GemmPath::kLut, wg = taken == cuda::GemmPath::kWgmmaDequant;
         if (sweep) {
-          for (int ks = 1; ks <= (lut ? 8 : cuda::DefaultTuning::kDqWarps); ks *= 2) {
+          const int max_ks = lut ? 8 : wg ? cuda::DefaultTuning::kWgMaxSplits : cuda::DefaultTuning::kDqWarps;
+          for (int ks = 1; ks <= max_ks; ks *= 2) {
             auto a2 = args;
             for (auto& x2 : a2) {
-              x2.path = lut ? cuda::GemmPath::kLut : cuda::GemmPath::kFusedDequant;
+              x2.path = lut || wg ? taken : cuda::GemmPath::kFusedDequant;
               x2.k_slices = ks;
+            }
+            const std::size_t need2 = cuda::Gemm<__half>::workspace_size(a2[0]);
+            if (need2 > ws_bytes) {
+              if (ws) CHECK_CUDA(cudaFree(ws));
+              CHECK_CUDA(cudaMalloc(&ws, need2));
+              ws_bytes = need2;
             }
             bool ok2 = false;
             const double t2 = time_ours(gemm, a2, ws, ws_bytes, y, bad, n, M, s, ok2);

@@ -92,6 +92,7 @@ void check_call(const MultiPrecisionWeights<>& w, const cuda::DeviceWeights<>& d
   REQUIRE(chk.ok());
   const std::size_t ws_bytes = cuda::Gemm<E>::workspace_size(args);
   DeviceBuffer<unsigned char> ws(ws_bytes);
+  if (ws_bytes) ws.poison();  // nothing may rely on a zeroed workspace
   cudaStream_t stream;
   ANYBCQ_CUDA_CHECK(cudaStreamCreate(&stream));
   std::string msg;
@@ -259,6 +260,11 @@ void wgmma_dequant() {
     for (int p = c.p_min; p <= c.p_max; ++p)
       for (index_t n : {1, 5, 97, 130, 257})
         check_call<E>(w, dw, n, p, nullptr, "wgmma-dq", cuda::GemmPath::kWgmmaDequant);
+    // K split over 1, 2 and 8 blocks per output tile (auto takes 8 here: the grids are small), uneven
+    // splits (K = 4160 is 17 chunks), and more slices asked for than there are chunks (K = 96).
+    for (int ks : {1, 2, 8})
+      for (index_t n : {97, 257})
+        check_call<E>(w, dw, n, c.p_min + 1, nullptr, "wgmma-dq split K", cuda::GemmPath::kWgmmaDequant, ks);
   }
   const auto w = random_weights(301, 1024, 128, 2, 4);
   const cuda::DeviceWeights<> dw(w);

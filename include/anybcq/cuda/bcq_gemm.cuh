@@ -59,8 +59,11 @@ struct DefaultTuning {
   static constexpr int kMaxFusedBatch = 64;   //!< uniform precision: register-dequantizing kernel up to here
   static constexpr int kMaxLutBatch = 2;      //!< uniform precision, group ≥ 128: LUT kernel up to here
   static constexpr int kMaxWgmmaBatch = 256;  //!< sm_90a builds: warpgroup kernel above kMaxFusedBatch up to here
-  static constexpr int kWgmmaMinRows = 6144;  //!< … and from batch kWgmmaEarlyBatch + 1 when M ≥ this
+  static constexpr int kWgmmaMinRows = 4096;  //!< … and from batch kWgmmaEarlyBatch + 1 when M ≥ this
   static constexpr int kWgmmaEarlyBatch = 32;
+  static constexpr int kWgTargetBlocks = 264;  //!< warpgroup kernel: split K until the grid has this many blocks
+  static constexpr int kWgMaxSplits = 8;       //!< … into at most this many slices
+  static constexpr int kWgMinSplitChunks = 2;  //!< … of at least this many 256-column chunks each
   static constexpr int kDequantWarps = 8;     //!< warps per block of the dequantize kernel
   static constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;  //!< bytes handed to cuBLAS
 };
@@ -1336,11 +1339,13 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const std::uint
 //! accumulators; kNB = 2 halves the dequantization per batch row where registers allow). Two blocks
 //! share a multiprocessor. Activation tiles (packed by wg_pack_x_kernel) stream through a ring
 //! of kStages words, planes and scales through each warp's kSlots chunk slots one chunk ahead,
-//! all by cp.async. A word is dequantized while the tensor cores work on the previous one. Every block
-//! runs all of K: each output is written once, no atomics.
+//! all by cp.async. A word is dequantized while the tensor cores work on the previous one. K may be
+//! split over gridDim.z blocks (slice z takes chunks [z·chunks/Z, (z+1)·chunks/Z)): with one slice the
+//! block writes y; with more, it writes its fp32 partial sums to part[z] (batch × M) and
+//! wg_reduce_kernel adds the slices in order. Either way each output is written once, no atomics.
 template <class Element, class Scale, int kPlanes, int kNB>
 __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> prm, const uint4* __restrict__ xp,
-                                                      int words) {
+                                                      int words, float* __restrict__ part) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int kStages = wg_stages<Scale>(kPlanes, kNB);
   constexpr int kSlots = wg_slots(kStages);
@@ -1368,12 +1373,13 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
   const int ng = 4 >> fold_shift;
   const int nb = kPlanes + (prm.beta ? 1 : 0);
   const int G = int(prm.scales.groups);
-  const int chunks = int(prm.chunks);
+  const int c_lo = int(blockIdx.z * prm.chunks / gridDim.z), c_hi = int((blockIdx.z + 1) * prm.chunks / gridDim.z);
+  const int j_hi = 4 * c_hi;  // words of this K slice: 4·c_lo … j_hi − 1
   const uint4* xsrc = xp + index_t(blockIdx.y) * kNB * words * kWgTileU4 + threadIdx.x;
 
   // Planes and scales of chunk c for this warp, into slot c mod kSlots.
   auto copy_chunk = [&](int c) {
-    if (c < chunks) {
+    if (c < c_hi) {
       uint4* slot = ring + (c % kSlots) * kStageU4;
 #pragma unroll
       for (int b = 0; b < kPlanes; ++b) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + index_t(c) * 32);
@@ -1384,7 +1390,7 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
   // One commit group per 64-column word j: its activation tile and, at the first word of a chunk, the
   // next chunk's planes and scales (dequantizing a word needs its chunk before the word's own wait).
   auto issue = [&](int j) {
-    if (j < words) {
+    if (j < j_hi) {
 #pragma unroll
       for (int h = 0; h < kNB; ++h) {
         uint4* dst = xs + ((j % kStages) * kNB + h) * kWgTileU4 + threadIdx.x;
@@ -1396,11 +1402,11 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
     }
     cp_async_commit();
   };
-  copy_chunk(0);
+  copy_chunk(c_lo);
   cp_async_commit();
 #pragma unroll
-  for (int j = 0; j < kStages - 2; ++j) issue(j);
-  cp_async_wait<kStages - 2>();  // chunk 0's planes and scales
+  for (int j = 0; j < kStages - 2; ++j) issue(4 * c_lo + j);
+  cp_async_wait<kStages - 2>();  // chunk c_lo's planes and scales
   __syncwarp();
 
   float d[kNB][64];
@@ -1412,7 +1418,7 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
   DequantConsts<Element, kPlanes> dc;
   uint4 q[kPlanes];
 
-  for (int c = 0; c < chunks; ++c) {
+  for (int c = c_lo; c < c_hi; ++c) {
     const int grp0 = min(group_of_column(prm, c * 256), G - 1);
     const uint4* slot = ring + (c % kSlots) * kStageU4;
 #pragma unroll
@@ -1465,6 +1471,7 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
 
   if (rt_own < prm.row_tiles) {
     Element* y = static_cast<Element*>(prm.y);
+    float* py = part ? part + index_t(blockIdx.z) * prm.batch * prm.M : nullptr;
     const index_t m0 = rt_own * 16 + g;
 #pragma unroll
     for (int nb = 0; nb < kNB; ++nb)
@@ -1475,12 +1482,28 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const index_t m = m0 + 8 * h, n = n_base + nb * kWgBatch + 8 * i + 2 * t + e;
-            if (m < prm.M && n < prm.batch) y[n * prm.M + m] = from_f32<Element>(d[nb][4 * i + 2 * h + e]);
+            if (m < prm.M && n < prm.batch) {
+              if (py)
+                py[n * prm.M + m] = d[nb][4 * i + 2 * h + e];
+              else
+                y[n * prm.M + m] = from_f32<Element>(d[nb][4 * i + 2 * h + e]);
+            }
           }
   }
 #else
-  (void)prm, (void)xp, (void)words;
+  (void)prm, (void)xp, (void)words, (void)part;
 #endif
+}
+
+//! y = Σ_z part[z] in slice order (z = 0, 1, …), converted once: the K slices of the warpgroup kernel.
+template <class Element>
+__global__ void __launch_bounds__(256) wg_reduce_kernel(const float* __restrict__ part, Element* __restrict__ y,
+                                                        index_t total, int splits) {
+  for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += index_t(gridDim.x) * blockDim.x) {
+    float v = part[i];
+    for (int z = 1; z < splits; ++z) v += part[z * total + i];
+    y[i] = from_f32<Element>(v);
+  }
 }
 
 inline bool aligned(const void* p, std::size_t a) { return (reinterpret_cast<std::uintptr_t>(p) % a) == 0; }
@@ -1509,8 +1532,9 @@ class Gemm {
     int bits = 0;                   //!< precision of every row (used when row_bits is null)
     const int* row_bits = nullptr;  //!< device array of `batch` precisions, one per row of x; or null
     GemmPath path = GemmPath::kAuto;  //!< force a path (tests, benchmarks); kAuto lets the dispatcher pick
-    //! K slices per block: register-dequantizing path 1, 2, 4, … ≤ Tuning::kDqWarps, LUT path 1, 2, 4, 8;
-    //! 0 = automatic.
+    //! K slices: per block on the register-dequantizing path (1, 2, 4, … ≤ Tuning::kDqWarps) and the LUT
+    //! path (1, 2, 4, 8); blocks per output tile on the warpgroup path (1, 2, 4, … ≤ Tuning::kWgMaxSplits,
+    //! at most one per 256-column chunk); 0 = automatic.
     int k_slices = 0;
   };
 
@@ -1558,7 +1582,9 @@ class Gemm {
          << w.p_max() << ") does not match an " << w.rows << " x " << w.cols << " matrix with group " << w.group;
       return fail(Status::kInvalidProblem);
     }
-    const int max_slices = path(a) == GemmPath::kLut ? detail::kLutMaxSlices : Tuning::kDqWarps;
+    const int max_slices = path(a) == GemmPath::kLut            ? detail::kLutMaxSlices
+                           : path(a) == GemmPath::kWgmmaDequant ? Tuning::kWgMaxSplits
+                                                                : Tuning::kDqWarps;
     if (a.k_slices < 0 || a.k_slices > max_slices || (a.k_slices & (a.k_slices - 1)) != 0) {
       os << "k_slices = " << a.k_slices << " must be 0 (auto) or a power of two up to " << max_slices << " on path "
          << to_string(path(a));
@@ -1647,10 +1673,11 @@ class Gemm {
     tm = W / ks;
   }
 
-  //! Device bytes run() needs as workspace (0 for the fused paths; the packed activations for the
-  //! warpgroup kernel; Ŵ_p and cuBLAS's own workspace for dequantize + cuBLAS).
+  //! Device bytes run() needs as workspace (0 for the fused paths; the packed activations and, when K is
+  //! split, the fp32 partial sums for the warpgroup kernel; Ŵ_p and cuBLAS's own workspace for
+  //! dequantize + cuBLAS).
   static std::size_t workspace_size(const Arguments& a) {
-    if (path(a) == GemmPath::kWgmmaDequant) return round_up(wg_packed_bytes(a));
+    if (path(a) == GemmPath::kWgmmaDequant) return round_up(wg_packed_bytes(a)) + wg_partial_bytes(a);
     if (path(a) != GemmPath::kDequantCublas) return 0;
     const std::size_t w = static_cast<std::size_t>(a.weights.rows * a.weights.cols) * sizeof(Element);
     return round_up(w) + Tuning::kCublasWorkspace;
@@ -1688,7 +1715,9 @@ class Gemm {
       return s;
     }
     if (path(a) == GemmPath::kWgmmaDequant) {
-      const Status s = launch_wg(prm, a.bits, static_cast<uint4*>(workspace), stream);
+      const Status s = launch_wg(prm, a.bits, wg_splits(a), static_cast<uint4*>(workspace),
+                                 reinterpret_cast<float*>(static_cast<char*>(workspace) + round_up(wg_packed_bytes(a))),
+                                 stream);
       if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     }
@@ -1751,6 +1780,23 @@ class Gemm {
   }
   //! 128-row activation tiles packed for the warpgroup kernel: an even number (a block may take two).
   static index_t wg_tile_rows(index_t batch) { return (batch + 2 * detail::kWgBatch - 1) / (2 * detail::kWgBatch) * 2; }
+  //! K slices of the warpgroup kernel: a.k_slices if given (at most one per chunk); else as many as bring
+  //! the grid (64-row blocks × 128-row batch blocks) up to Tuning::kWgTargetBlocks, at most
+  //! Tuning::kWgMaxSplits, each of at least Tuning::kWgMinSplitChunks chunks. A function of the shape
+  //! only, so that workspace_size() needs no device.
+  static int wg_splits(const Arguments& a) {
+    const index_t chunks = a.weights.layout.chunks();
+    if (a.k_slices > 0) return static_cast<int>(std::min<index_t>(a.k_slices, chunks));
+    const index_t blocks = (a.weights.layout.row_tiles() + 3) / 4 * ((a.batch + detail::kWgBatch - 1) / detail::kWgBatch);
+    index_t s = std::min<index_t>(Tuning::kWgMaxSplits, Tuning::kWgTargetBlocks / std::max<index_t>(blocks, 1));
+    s = std::min<index_t>(s, chunks / Tuning::kWgMinSplitChunks);
+    return static_cast<int>(std::max<index_t>(s, 1));
+  }
+  //! fp32 partial sums of the warpgroup kernel's K slices (none with one slice).
+  static std::size_t wg_partial_bytes(const Arguments& a) {
+    const int s = wg_splits(a);
+    return s > 1 ? round_up(static_cast<std::size_t>(s * a.batch * a.weights.rows) * sizeof(float)) : 0;
+  }
 
   static detail::FusedParams<Scale> params(const Arguments& a) {
     const WeightsView& w = a.weights;
@@ -1778,15 +1824,15 @@ class Gemm {
   template <class... P, class... A>
   Status launch(void (*kernel)(P...), index_t blocks, int threads, int smem, cudaStream_t stream, const char* what,
                 A... args) {
-    return launch_grid(kernel, blocks, 1, threads, smem, stream, what, args...);
+    return launch_grid(kernel, {blocks, 1, 1}, threads, smem, stream, what, args...);
   }
-  //! The same on a blocks × blocks_y grid.
+  //! The same on a blocks[0] × blocks[1] × blocks[2] grid.
   template <class... P, class... A>
-  Status launch_grid(void (*kernel)(P...), index_t blocks, index_t blocks_y, int threads, int smem, cudaStream_t stream,
-                const char* what, A... args) {
-    if (blocks > 0x7fffffff || blocks_y > 65535) {
-      last_error_ = "grid of " + std::to_string(blocks) + (blocks_y > 1 ? " x " + std::to_string(blocks_y) : std::string()) +
-                    " blocks is too large";
+  Status launch_grid(void (*kernel)(P...), const index_t (&blocks)[3], int threads, int smem, cudaStream_t stream,
+                     const char* what, A... args) {
+    if (blocks[0] > 0x7fffffff || blocks[1] > 65535 || blocks[2] > 65535) {
+      last_error_ = "grid of " + std::to_string(blocks[0]) + " x " + std::to_string(blocks[1]) + " x " +
+                    std::to_string(blocks[2]) + " blocks is too large";
       return Status::kInvalidProblem;
     }
     if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -1794,7 +1840,8 @@ class Gemm {
       last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
       return Status::kCudaError;
     }
-    kernel<<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(blocks_y)), threads, smem, stream>>>(args...);
+    kernel<<<dim3(static_cast<unsigned>(blocks[0]), static_cast<unsigned>(blocks[1]), static_cast<unsigned>(blocks[2])),
+             threads, smem, stream>>>(args...);
     if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
       last_error_ = std::string(what) + " launch failed: " + cudaGetErrorString(e);
       return Status::kCudaError;
@@ -1863,9 +1910,11 @@ class Gemm {
     });
   }
 
-  //! Packs the activations into `xp`, then runs the warpgroup kernel. Checks first that the device is
-  //! compute capability 9.0 (the only one sm_90a code runs on).
-  Status launch_wg(const detail::FusedParams<Scale>& prm, int planes, uint4* xp, cudaStream_t stream) {
+  //! Packs the activations into `xp`, then runs the warpgroup kernel over `splits` K slices (more than
+  //! one: partial sums in `part`, then wg_reduce_kernel). Checks first that the device is compute
+  //! capability 9.0 (the only one sm_90a code runs on).
+  Status launch_wg(const detail::FusedParams<Scale>& prm, int planes, int splits, uint4* xp, float* part,
+                   cudaStream_t stream) {
     if (cc_ == 0) {
       int dev = 0, major = 0, minor = 0;
       if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
@@ -1886,21 +1935,29 @@ class Gemm {
         s != Status::kSuccess)
       return s;
     const index_t row_blocks = (prm.row_tiles + 3) / 4;
-    return with_planes(planes, [&](auto pc) {
+    const Status s = with_planes(planes, [&](auto pc) {
       constexpr int kP = decltype(pc)::value;
       // 256 batch rows per block above 128 rows (half the dequantization per row) while that still gives
-      // every multiprocessor a block; at p ≤ 2 only (at p = 3, 4 it fits the registers but measured slower).
+      // every multiprocessor a block (then K is not split); at p ≤ 2 only (at p = 3, 4 it fits the
+      // registers but measured slower).
       if constexpr (kP <= 2)
-        if (prm.batch > detail::kWgBatch && row_blocks * (bblocks / 2) >= sm_count())
-          return launch_wg_one<kP, 2>(prm, xp, words, row_blocks, bblocks / 2, stream);
-      return launch_wg_one<kP, 1>(prm, xp, words, row_blocks, (prm.batch + detail::kWgBatch - 1) / detail::kWgBatch, stream);
+        if (splits == 1 && prm.batch > detail::kWgBatch && row_blocks * (bblocks / 2) >= sm_count())
+          return launch_wg_one<kP, 2>(prm, xp, words, {row_blocks, bblocks / 2, 1}, nullptr, stream);
+      return launch_wg_one<kP, 1>(prm, xp, words,
+                                  {row_blocks, (prm.batch + detail::kWgBatch - 1) / detail::kWgBatch, splits},
+                                  splits > 1 ? part : nullptr, stream);
     });
+    if (s != Status::kSuccess || splits == 1) return s;
+    const index_t outputs = prm.batch * prm.M;
+    return launch(detail::wg_reduce_kernel<Element>, std::min<index_t>((outputs + 255) / 256, index_t(sm_count()) * 8),
+                  256, 0, stream, "K-slice reduction", static_cast<const float*>(part), static_cast<Element*>(prm.y),
+                  outputs, splits);
   }
   template <int kPlanes, int kNB>
-  Status launch_wg_one(const detail::FusedParams<Scale>& prm, const uint4* xp, int words, index_t row_blocks,
-                       index_t bblocks, cudaStream_t stream) {
-    return launch_grid(detail::wgdq_kernel<Element, Scale, kPlanes, kNB>, row_blocks, bblocks, 128,
-                  detail::wg_smem_bytes<Scale>(kPlanes, kNB), stream, "warpgroup kernel", prm, xp, words);
+  Status launch_wg_one(const detail::FusedParams<Scale>& prm, const uint4* xp, int words, const index_t (&grid)[3],
+                       float* part, cudaStream_t stream) {
+    return launch_grid(detail::wgdq_kernel<Element, Scale, kPlanes, kNB>, grid, 128,
+                       detail::wg_smem_bytes<Scale>(kPlanes, kNB), stream, "warpgroup kernel", prm, xp, words, part);
   }
 
   Status launch_dequant(const detail::FusedParams<Scale>& prm, int p, index_t blocks, Element* out,
