@@ -21,7 +21,9 @@
 //  * warpgroup, register-dequantizing (uniform precision, batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, from
 //    kWgmmaEarlyBatch + 1 when M ≥ kWgmmaMinRows; sm_90a builds only): the same register dequantization
 //    feeds the A operand of wgmma (64 weight rows per warpgroup) against activation tiles packed into
-//    128-byte-swizzled shared-memory tiles of 128 or 256 batch rows; every block runs all of K.
+//    128-byte-swizzled shared-memory tiles of 128 or 256 batch rows; where the grid would be small, K is
+//    split over up to Tuning::kWgMaxSplits blocks per output tile, whose fp32 partials a second kernel
+//    adds in slice order.
 //  * dequantize + cuBLAS (uniform precision, larger batches): Ŵ_p is written to the
 //    workspace in the activation type (the same register dequantization), then one cublasGemmEx with
 //    fp32 compute.
