@@ -191,6 +191,51 @@ TEST_CASE("lut_gemm: batches spanning several K chunks and tile blocks match the
   }
 }
 
+TEST_CASE_TEMPLATE("lut_gemm: LutWeights (tiled scale copy) give the same bits as the RowTiled weights", Scale, half_t,
+                   float) {
+  struct Case {
+    index_t M, K, g;
+    int pmin, pmax;
+    bool sym;
+  };
+  // odd M (partial last tile), groups 32..K, symmetric, a precision range starting at 1
+  const Case cases[] = {{37, 256, 32, 1, 3, false}, {150, 1024, 128, 2, 4, false}, {83, 512, 512, 2, 5, true}};
+  cpu::ThreadPool pool(2);
+  unsigned seed = 300;
+  for (const Case& c : cases) {
+    CAPTURE(c.M);
+    CAPTURE(c.g);
+    const auto w = random_weights<Scale>(BcqShape{c.M, c.K, c.g, c.pmin, c.pmax, c.sym}, ++seed)
+                       .template convert<layout::RowTiled>();
+    const cpu::LutWeights<Scale> lw(w);
+    CHECK(lw.storage_bytes() > w.storage_bytes());
+    for (index_t n : {1, 3, 8, 13}) {
+      CAPTURE(n);
+      const auto x = random_x(n, c.K, ++seed, 0.01);
+      std::vector<int> bits(static_cast<std::size_t>(n));
+      for (index_t r = 0; r < n; ++r) bits[std::size_t(r)] = c.pmin + int((r * 3 + 1) % (c.pmax - c.pmin + 1));
+      for (cpu::Isa isa : supported_isas()) {
+        CAPTURE(cpu::isa_name(isa));
+        cpu::LutOptions o;
+        o.isa = isa;
+        std::vector<float> a = poisoned(n * c.M), b = poisoned(n * c.M);
+        cpu::lut_gemm(w.multi_view(), bits.data(), x.data(), n, a.data(), nullptr, o);
+        cpu::lut_gemm(lw, bits.data(), x.data(), n, b.data(), &pool, o);
+        CHECK(same_bits(a, b));
+        for (int p = c.pmin; p <= c.pmax; ++p) {
+          std::vector<float> a1 = poisoned(n * c.M), b1 = poisoned(n * c.M);
+          cpu::lut_gemm(w, p, x.data(), n, a1.data(), nullptr, o);
+          cpu::lut_gemm(lw, p, x.data(), n, b1.data(), &pool, o);
+          CHECK(same_bits(a1, b1));
+        }
+      }
+    }
+    std::vector<float> y(static_cast<std::size_t>(c.M));
+    const auto x1 = random_x(1, c.K, ++seed);
+    CHECK_THROWS_AS(cpu::lut_gemv(lw, c.pmax + 1, x1.data(), y.data()), Error);
+  }
+}
+
 TEST_CASE("lut_gemm: activation blocks larger and smaller than the weight group") {
   const BcqShape s{45, 512, 64, 2, 3, false};
   const auto wp = random_weights(s, 61);

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 #include <numeric>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "anybcq/core/config.hpp"
@@ -15,6 +17,7 @@
 #include "anybcq/cpu/isa.hpp"
 #include "anybcq/cpu/lut_kernels.hpp"
 #include "anybcq/cpu/lut_tables.hpp"
+#include "anybcq/cpu/lut_weights.hpp"
 #include "anybcq/cpu/thread_pool.hpp"
 #include "anybcq/layout/row_tiled.hpp"
 
@@ -28,10 +31,6 @@ struct LutOptions {
   LutTables tables = LutTables::kInt8;  //!< table entries: int8 (fast) or int16 (≈ exact, twice the lookups)
   int threads = 0;        //!< pool workers to use (≤ 0: the whole pool; ignored without a pool)
 };
-
-//! Weights the lookup-table kernels accept: RowTiled planes, group size a multiple of 32.
-template <class Scale>
-using LutWeights = MultiPrecisionWeights<layout::RowTiled, Scale>;
 
 //! True when the lookup-table kernels can run on `mv` (group size a multiple of 32).
 template <class Scale>
@@ -109,13 +108,40 @@ void lut_block_dispatch(Isa isa, const LutTileArgs<Scale>& a, index_t t0, int tb
 
 }  // namespace detail
 
-//! y = x·Ŵᵀ with prepared activations: row r of y (N×M, row-major) uses precision bits[r]
-//! (p_min ≤ bits[r] ≤ p_max). pool: workers to share the row tiles (nullptr: the calling thread).
-//! The activation block and table type are those `acts` was built with (opt.act_block/tables unused).
+namespace detail {
+
+//! What a call reads: the RowTiled view and, for LutWeights, the tiled scale copy.
+template <class Scale>
+struct LutSource {
+  MultiPrecisionView<layout::RowTiled, Scale> mv;
+  const LutScales<Scale>* tiled = nullptr;
+};
+template <class Scale>
+LutSource<Scale> lut_source(const MultiPrecisionView<layout::RowTiled, Scale>& v) {
+  return {v, nullptr};
+}
+template <class Scale>
+LutSource<Scale> lut_source(const MultiPrecisionWeights<layout::RowTiled, Scale>& w) {
+  return {w.multi_view(), nullptr};
+}
+template <class Scale>
+LutSource<Scale> lut_source(const LutWeights<Scale>& w) {
+  return {w.multi_view(), &w.scales()};
+}
+//! True for the weight types the lookup-table functions take: LutWeights (fastest: tiled scales),
+//! MultiPrecisionWeights<layout::RowTiled, S> and MultiPrecisionView<layout::RowTiled, S>.
+template <class W, class = void>
+struct is_lut_weights : std::false_type {};
+template <class W>
+struct is_lut_weights<W, std::void_t<decltype(lut_source(std::declval<const W&>()))>> : std::true_type {};
+template <class W>
+using enable_lut_weights = std::enable_if_t<is_lut_weights<W>::value, int>;
+
 template <class Scale, class Out>
-void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* bits, const LutActivations& acts,
-              Out* y, ThreadPool* pool = nullptr, const LutOptions& opt = {}) {
+void lut_gemm_run(const LutSource<Scale>& src, const int* bits, const LutActivations& acts, Out* y, ThreadPool* pool,
+                  const LutOptions& opt) {
   static_assert(is_storage_float_v<Out>, "outputs must be float, half_t or bfloat16_t");
+  const MultiPrecisionView<layout::RowTiled, Scale>& mv = src.mv;
   const index_t n = acts.rows();
   ANYBCQ_REQUIRE(can_implement(mv), "lut_gemm: group size ", mv.group,
                  " is not a multiple of 32; the lookup-table kernels need whole 32-feature words per group");
@@ -159,7 +185,7 @@ void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* 
     chunks.push_back({p, i, static_cast<int>(e - i)});
     i = e;
   }
-  std::vector<detail::LutTileArgs<Scale>> args(static_cast<std::size_t>(kMaxBits + 1));
+  std::vector<LutTileArgs<Scale>> args(static_cast<std::size_t>(kMaxBits + 1));
   for (int p = mv.p_min(); p <= mv.p_max(); ++p) {
     const auto v = mv.at(p);
     auto& a = args[std::size_t(p)];
@@ -172,8 +198,7 @@ void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* 
     a.block_words = ab / 32;
     a.groups = G;
     a.bits = p;
-    a.alpha = v.alpha;
-    a.beta = v.beta;
+    a.scales = src.tiled ? src.tiled->view(p) : LutScaleView<Scale>::from_canonical(v);
     a.acts = &acts;
     a.xsum = xsum.data();
   }
@@ -218,27 +243,42 @@ void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* 
 }
 
 //! y = x·Ŵᵀ, row r at precision bits[r]; x is N×K (float, half_t or bfloat16_t), y is N×M.
-template <class Scale, class In, class Out>
-void lut_gemm(const MultiPrecisionView<layout::RowTiled, Scale>& mv, const int* bits, const In* x, index_t n, Out* y,
-              ThreadPool* pool = nullptr, const LutOptions& opt = {}) {
-  const index_t ab = opt.act_block > 0 ? opt.act_block : default_act_block(mv.group);
-  const LutActivations acts = LutActivations::build(x, n, mv.cols, ab, opt.isa, pool, opt.threads, opt.tables);
-  lut_gemm(mv, bits, acts, y, pool, opt);
+}  // namespace detail
+
+//! y = x·Ŵᵀ with prepared activations: row r of y (N×M, row-major) uses precision bits[r]
+//! (p_min ≤ bits[r] ≤ p_max). w: LutWeights (fastest), or RowTiled weights or a view of them.
+//! pool: workers to share the row tiles (nullptr: the calling thread). The activation block and
+//! table type are those `acts` was built with (opt.act_block/tables unused).
+template <class Weights, class Out, detail::enable_lut_weights<Weights> = 0>
+void lut_gemm(const Weights& w, const int* bits, const LutActivations& acts, Out* y, ThreadPool* pool = nullptr,
+              const LutOptions& opt = {}) {
+  detail::lut_gemm_run(detail::lut_source(w), bits, acts, y, pool, opt);
+}
+
+//! The same from raw activations x (N×K, row-major; float, half_t or bfloat16_t).
+template <class Weights, class In, class Out, detail::enable_lut_weights<Weights> = 0>
+void lut_gemm(const Weights& w, const int* bits, const In* x, index_t n, Out* y, ThreadPool* pool = nullptr,
+              const LutOptions& opt = {}) {
+  const auto src = detail::lut_source(w);
+  const index_t ab = opt.act_block > 0 ? opt.act_block : default_act_block(src.mv.group);
+  const LutActivations acts = LutActivations::build(x, n, src.mv.cols, ab, opt.isa, pool, opt.threads, opt.tables);
+  detail::lut_gemm_run(src, bits, acts, y, pool, opt);
 }
 
 //! y = x·Ŵ_pᵀ for N rows at one precision p.
-template <class Scale, class In, class Out>
-void lut_gemm(const LutWeights<Scale>& w, int p, const In* x, index_t n, Out* y, ThreadPool* pool = nullptr,
+template <class Weights, class In, class Out, detail::enable_lut_weights<Weights> = 0>
+void lut_gemm(const Weights& w, int p, const In* x, index_t n, Out* y, ThreadPool* pool = nullptr,
               const LutOptions& opt = {}) {
-  w.check_bits(p);
+  const auto src = detail::lut_source(w);
+  ANYBCQ_REQUIRE(src.mv.has(p), "lut_gemm: precision ", p, " is outside the weight's range ", src.mv.p_min(), "..",
+                 src.mv.p_max());
   const std::vector<int> bits(static_cast<std::size_t>(n), p);
-  lut_gemm(w.multi_view(), bits.data(), x, n, y, pool, opt);
+  lut_gemm(w, bits.data(), x, n, y, pool, opt);
 }
 
 //! y = Ŵ_p·x for one activation row (GEMV).
-template <class Scale, class In, class Out>
-void lut_gemv(const LutWeights<Scale>& w, int p, const In* x, Out* y, ThreadPool* pool = nullptr,
-              const LutOptions& opt = {}) {
+template <class Weights, class In, class Out, detail::enable_lut_weights<Weights> = 0>
+void lut_gemv(const Weights& w, int p, const In* x, Out* y, ThreadPool* pool = nullptr, const LutOptions& opt = {}) {
   lut_gemm(w, p, x, 1, y, pool, opt);
 }
 

@@ -14,6 +14,7 @@
 #include "anybcq/core/numeric.hpp"
 #include "anybcq/cpu/isa.hpp"
 #include "anybcq/cpu/lut_tables.hpp"
+#include "anybcq/cpu/lut_weights.hpp"
 #include "anybcq/layout/row_tiled.hpp"
 
 ANYBCQ_NAMESPACE_BEGIN
@@ -32,8 +33,7 @@ struct LutTileArgs {
   index_t block_words = 0;                //!< act_block / 32
   index_t groups = 0;                     //!< G
   int bits = 0;                           //!< p
-  const Scale* alpha = nullptr;           //!< α^p, [G][p][M]
-  const Scale* beta = nullptr;            //!< β^p, [G][M]; nullptr when symmetric
+  LutScaleView<Scale> scales;             //!< α^p and β^p (β nullptr when symmetric)
   const LutActivations* acts = nullptr;
   const float* xsum = nullptr;            //!< [n][G] activation sums per group
 };
@@ -49,7 +49,6 @@ inline void lut_tile_scalar(const LutTileArgs<Scale>& a, index_t tile, const ind
     const float* sc = a.acts->scales(act[n]);
     const float* xs = a.xsum + act[n] * a.groups;
     for (index_t i = 0; i < valid; ++i) {
-      const index_t m = m0 + i;
       float y = 0.0f;
       for (int b = 0; b < a.bits; ++b) {
         const std::uint32_t* wp = a.planes + b * a.plane_words + tile * a.k_words * 16 + i;
@@ -71,13 +70,13 @@ inline void lut_tile_scalar(const LutTileArgs<Scale>& a, index_t tile, const ind
             }
           }
           const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
-          const float f = to_float(a.alpha[(g * a.bits + b) * a.rows + m]) * sc[blk];
+          const float f = to_float(a.scales.alpha_at(tile, g, b)[i]) * sc[blk];
           z = std::fma(static_cast<float>(s), f, z);
         }
         y = y + z;
       }
-      if (a.beta)
-        for (index_t g = 0; g < a.groups; ++g) y = std::fma(to_float(a.beta[g * a.rows + m]), xs[g], y);
+      if (a.scales.beta)
+        for (index_t g = 0; g < a.groups; ++g) y = std::fma(to_float(a.scales.beta_at(tile, g)[i]), xs[g], y);
       ybuf[n * 16 + i] = y;
     }
   }
@@ -97,6 +96,30 @@ ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE __m512 load16_avx512(const Scale* p, __m
   } else {
     const __m512i u = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p));
     return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+  }
+}
+
+// Scales of tiles t0..t0+nt−1 (every group, all p planes and β), line by line. Tiled scales: one
+// contiguous run; canonical: G·(p + 1) runs of nt·16 rows, M rows apart.
+template <class Scale>
+ANYBCQ_FORCEINLINE void lut_prefetch_scales(const LutScaleView<Scale>& s, index_t t0, index_t nt, index_t groups, int p,
+                                            int hint) {
+  auto fetch = [hint](const Scale* b, const Scale* e) {
+    for (const char* q = reinterpret_cast<const char*>(b); q < reinterpret_cast<const char*>(e); q += 64) {
+      if (hint == _MM_HINT_T0)
+        _mm_prefetch(q, _MM_HINT_T0);
+      else
+        _mm_prefetch(q, _MM_HINT_T1);
+    }
+  };
+  if (s.tiled) {
+    fetch(s.alpha_at(t0, 0, 0), s.alpha_at(t0 + nt, 0, 0));
+    if (s.beta) fetch(s.beta_at(t0, 0), s.beta_at(t0 + nt, 0));
+    return;
+  }
+  for (index_t g = 0; g < groups; ++g) {
+    for (int b = 0; b < p; ++b) fetch(s.alpha_at(t0, g, b), s.alpha_at(t0 + nt, g, b));
+    if (s.beta) fetch(s.beta_at(t0, g), s.beta_at(t0 + nt, g));
   }
 }
 
@@ -154,15 +177,7 @@ ANYBCQ_TARGET_AVX512 void lut_block_avx512(const LutTileArgs<Scale>& a, index_t 
     sc[n] = a.acts->scales(act[n]);
   }
   for (index_t i = 0; i < index_t(tb) * P * NB * 16; i += 16) _mm512_store_ps(zbuf + i, _mm512_setzero_ps());
-  // α/β rows are M apart, tb·32 bytes per block: fetch the next block's pieces early.
-  const index_t mn = (t0 + tb) * 16;
-  if (mn < a.rows)
-    for (index_t g = 0; g < a.groups; ++g)
-      for (index_t m = mn; m < mn + 16 * tb && m < a.rows; m += 32) {
-        for (int b = 0; b < P; ++b)
-          _mm_prefetch(reinterpret_cast<const char*>(a.alpha + (g * P + b) * a.rows + m), _MM_HINT_T0);
-        if (a.beta) _mm_prefetch(reinterpret_cast<const char*>(a.beta + g * a.rows + m), _MM_HINT_T0);
-      }
+  if ((t0 + tb) * 16 < a.rows) lut_prefetch_scales(a.scales, t0 + tb, tb, a.groups, P, _MM_HINT_T0);  // next block
   for (index_t c0 = 0; c0 < a.k_words; c0 += cw) {
     const index_t c1 = c0 + cw < a.k_words ? c0 + cw : a.k_words;
     const index_t n1 = c1 + cw < a.k_words ? c1 + cw : a.k_words;  // next chunk, fetched into L2 now
@@ -181,7 +196,7 @@ ANYBCQ_TARGET_AVX512 void lut_block_avx512(const LutTileArgs<Scale>& a, index_t 
           for (int n = 0; n < NB; ++n) acc[0][n][0] = acc[0][n][1] = _mm512_setzero_si512();
           for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx512<NB, 1, W>(wp, tabs, kw, acc, 0);
           const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
-          const __m512 al = load16_avx512(a.alpha + (g * P + b) * a.rows + m0, k);
+          const __m512 al = load16_avx512(a.scales.alpha_at(t0 + t, g, b), k);
           for (int n = 0; n < NB; ++n)
             z[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lut_sum_avx512<W>(acc[0][n][0], acc[0][n][1])),
                                    _mm512_mul_ps(al, _mm512_set1_ps(sc[n][blk])), z[n]);
@@ -198,9 +213,9 @@ ANYBCQ_TARGET_AVX512 void lut_block_avx512(const LutTileArgs<Scale>& a, index_t 
     for (int n = 0; n < NB; ++n) y[n] = _mm512_setzero_ps();
     for (int b = 0; b < P; ++b)
       for (int n = 0; n < NB; ++n) y[n] = _mm512_add_ps(y[n], _mm512_load_ps(zbuf + ((index_t(t) * P + b) * NB + n) * 16));
-    if (a.beta)
+    if (a.scales.beta)
       for (index_t g = 0; g < a.groups; ++g) {
-        const __m512 be = load16_avx512(a.beta + g * a.rows + m0, k);
+        const __m512 be = load16_avx512(a.scales.beta_at(t0 + t, g), k);
         for (int n = 0; n < NB; ++n) y[n] = _mm512_fmadd_ps(be, _mm512_set1_ps(a.xsum[act[n] * a.groups + g]), y[n]);
       }
     for (int n = 0; n < NB; ++n) _mm512_storeu_ps(ybuf + (index_t(t) * NB + n) * 16, y[n]);
@@ -235,14 +250,9 @@ ANYBCQ_TARGET_AVX512 void lut_tile1_avx512(const LutTileArgs<Scale>& a, index_t 
   const float* sc = a.acts->scales(act[0]);
   const std::uint32_t* wp[P];
   for (int b = 0; b < P; ++b) wp[b] = a.planes + b * a.plane_words + tile * a.k_words * 16;
-  // α/β rows are M apart: fetch the next-but-one tile's pieces early, into L2 (into L1, the G·(p + 1)
-  // lines per tile displaced the plane stream: p = 3, 4 measured 20-30% slower at M = 65536).
-  if (m0 + 32 < a.rows)
-    for (index_t g = 0; g < a.groups; ++g) {
-      for (int b = 0; b < P; ++b)
-        _mm_prefetch(reinterpret_cast<const char*>(a.alpha + (g * P + b) * a.rows + m0 + 32), _MM_HINT_T1);
-      if (a.beta) _mm_prefetch(reinterpret_cast<const char*>(a.beta + g * a.rows + m0 + 32), _MM_HINT_T1);
-    }
+  // The next-but-one tile's scales, into L2 (canonical scales into L1: the G·(p + 1) lines per tile
+  // displaced the plane stream, p = 3, 4 measured 20-30% slower at M = 65536).
+  if (m0 + 32 < a.rows) lut_prefetch_scales(a.scales, tile + 2, 1, a.groups, P, _MM_HINT_T1);
   __m512 z[P];
   for (int b = 0; b < P; ++b) z[b] = _mm512_setzero_ps();
   for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
@@ -262,16 +272,16 @@ ANYBCQ_TARGET_AVX512 void lut_tile1_avx512(const LutTileArgs<Scale>& a, index_t 
     const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
     const __m512 s = _mm512_set1_ps(sc[blk]);
     for (int b = 0; b < P; ++b) {
-      const __m512 al = load16_avx512(a.alpha + (g * P + b) * a.rows + m0, k);
+      const __m512 al = load16_avx512(a.scales.alpha_at(tile, g, b), k);
       z[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lut_sum_avx512<W>(acc[0][b][0], acc[0][b][1])), _mm512_mul_ps(al, s),
                              z[b]);
     }
   }
   __m512 y = _mm512_setzero_ps();
   for (int b = 0; b < P; ++b) y = _mm512_add_ps(y, z[b]);
-  if (a.beta)
+  if (a.scales.beta)
     for (index_t g = 0; g < a.groups; ++g)
-      y = _mm512_fmadd_ps(load16_avx512(a.beta + g * a.rows + m0, k), _mm512_set1_ps(a.xsum[act[0] * a.groups + g]), y);
+      y = _mm512_fmadd_ps(load16_avx512(a.scales.beta_at(tile, g), k), _mm512_set1_ps(a.xsum[act[0] * a.groups + g]), y);
   _mm512_storeu_ps(ybuf, y);
 }
 
@@ -367,7 +377,7 @@ ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile,
         for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = _mm256_setzero_si256();
         for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx2<NB, W>(wp, tabs, kw, acc);
         const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
-        const __m256 al = load8_avx2(a.alpha + (g * a.bits + b) * a.rows + mh, valid);
+        const __m256 al = load8_avx2(a.scales.alpha_at(tile, g, b) + 8 * h, valid);
         for (int n = 0; n < NB; ++n)
           z[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(W ? _mm256_add_epi32(_mm256_slli_epi32(acc[n][1], 8), acc[n][0])
                                                       : acc[n][0]),
@@ -375,9 +385,9 @@ ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile,
       }
       for (int n = 0; n < NB; ++n) y[n] = _mm256_add_ps(y[n], z[n]);
     }
-    if (a.beta)
+    if (a.scales.beta)
       for (index_t g = 0; g < a.groups; ++g) {
-        const __m256 be = load8_avx2(a.beta + g * a.rows + mh, valid);
+        const __m256 be = load8_avx2(a.scales.beta_at(tile, g) + 8 * h, valid);
         for (int n = 0; n < NB; ++n)
           y[n] = _mm256_fmadd_ps(be, _mm256_set1_ps(a.xsum[act[n] * a.groups + g]), y[n]);
       }
