@@ -174,6 +174,25 @@ void lut_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Lut)->Apply(lut_args)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// The same GEMV on the canonical scale tables (the RowTiled weights inside the same LutWeights copies,
+// without the tiled scale copy): cold, 2 threads, AVX-512. Compare with BM_Lut …/n:1/cold:1/isa:2.
+void BM_LutCanonicalScales(benchmark::State& st) {
+  const int shape = int(st.range(0)), p = int(st.range(1));
+  const auto& ws = weights(shape);
+  const Shape s = kShapes[shape];
+  const auto x = activations(1, s.K);
+  std::vector<float> y(std::size_t(s.M));
+  std::size_t i = 0;
+  for (auto _ : st) {
+    cpu::lut_gemv(ws[i++ % ws.size()]->weights(), p, x.data(), y.data(), &env().pool);
+    benchmark::ClobberMemory();
+  }
+  report(st, double(ws[0]->bytes(p)), 2);
+  st.SetLabel("avx512 canonical scales, cold");
+}
+BENCHMARK(BM_LutCanonicalScales)->ArgNames({"shape", "p"})->ArgsProduct({{0, 1, 2}, {2, 3, 4}})
+    ->Unit(benchmark::kMicrosecond)->UseRealTime();
+
 // int16 two-table variant (≈ exact): GEMV, cold, 2 threads.
 void BM_LutInt16(benchmark::State& st) {
   const int shape = int(st.range(0)), p = int(st.range(1));
