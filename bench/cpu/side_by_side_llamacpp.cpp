@@ -9,7 +9,7 @@
 //   cmake --build ggml-build --target ggml-cpu ggml-base
 //   g++ -std=c++17 -O3 -DNDEBUG -Iinclude -I$LLAMA/ggml/include bench/cpu/side_by_side_llamacpp.cpp
 //       ggml-build/src/libggml-cpu.a ggml-build/src/libggml-base.a -lpthread -o side_by_side
-//   ./side_by_side [--reps N]
+//   ./side_by_side [--reps N] [--isa avx2|avx512]   (AnyBCQ's kernel level; default: the best supported)
 // ($LLAMA/ggml/ggml.pc.in must exist for ggml's CMake; an empty file will do.)
 //
 // What is timed, per call (weights rotated through copies totalling ≥ 256 MB, so every call reads
@@ -81,14 +81,26 @@ double read_bw(cpu::ThreadPool& pool) {
 
 int main(int argc, char** argv) {
   int reps = 200;
+  cpu::LutOptions opt;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
       reps = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--isa") && i + 1 < argc && !std::strcmp(argv[i + 1], "avx2")) {
+      opt.isa = cpu::Isa::kAvx2;
+      ++i;
+    } else if (!std::strcmp(argv[i], "--isa") && i + 1 < argc && !std::strcmp(argv[i + 1], "avx512")) {
+      opt.isa = cpu::Isa::kAvx512;
+      ++i;
     } else {
-      std::printf("usage: %s [--reps N]\n", argv[0]);
+      std::printf("usage: %s [--reps N] [--isa avx2|avx512]\n", argv[0]);
       return 2;
     }
   }
+  if (!cpu::isa_supported(cpu::resolve_isa(opt.isa))) {
+    std::printf("this CPU does not support the requested kernel level\n");
+    return 2;
+  }
+  std::printf("AnyBCQ kernel level: %s\n", cpu::isa_name(cpu::resolve_isa(opt.isa)));
   ggml_cpu_init();
   cpu::ThreadPool pool(2);
   std::printf("streaming read bandwidth, 2 threads, before: %.1f GB/s\n", read_bw(pool));
@@ -144,7 +156,7 @@ int main(int argc, char** argv) {
     const std::size_t copies = std::max<std::size_t>(2, kColdBytes / std::size_t(ws[0]->storage_bytes()) + 1);
     for (std::size_t c = 1; c < copies; ++c) ws.push_back(std::make_unique<cpu::LutWeights<half_t>>(*ws[0]));
     for (int p = 2; p <= 4; ++p) {
-      const double us = median_us(reps, [&](int i) { cpu::lut_gemv(*ws[std::size_t(i) % copies], p, x.data(), y.data(), &pool); });
+      const double us = median_us(reps, [&](int i) { cpu::lut_gemv(*ws[std::size_t(i) % copies], p, x.data(), y.data(), &pool, opt); });
       const double bytes = double(ws[0]->bytes(p));
       std::printf("%5ldx%-5ld %-6s %9.2f %9.1f %8.1f\n", long(s.M), long(s.K), ("p=" + std::to_string(p)).c_str(),
                   bytes / 1e6, us, bytes / us * 1e-3);

@@ -258,6 +258,35 @@ TEST_CASE("lut_gemm: activation blocks larger and smaller than the weight group"
       CHECK(same_bits(y, scalar));
     }
   }
+  // long segments (group and activation block 512 or 1024 features: 16 or 32 words per segment), which
+  // the AVX2 kernels sum in int16 in windows of 8 words; outlier-free activations near the table limits
+  {
+    const BcqShape s2{45, 2048, 1024, 1, 3, false};
+    const auto w2 = random_weights(s2, 63).convert<layout::RowTiled>();
+    const auto x2 = random_x(3, 2048, 64, 0.0);
+    for (index_t ab : {512, 1024}) {
+      CAPTURE(ab);
+      cpu::LutOptions o;
+      o.act_block = ab;
+      o.isa = cpu::Isa::kScalar;
+      std::vector<float> scalar = poisoned(3 * 45);
+      cpu::lut_gemm(w2, 3, x2.data(), 3, scalar.data(), nullptr, o);
+      for (cpu::Isa isa : supported_isas())
+        for (int p = 1; p <= 3; ++p) {
+          CAPTURE(cpu::isa_name(isa));
+          CAPTURE(p);
+          std::vector<float> a = poisoned(3 * 45), b = poisoned(3 * 45);
+          o.isa = cpu::Isa::kScalar;
+          cpu::lut_gemm(w2, p, x2.data(), 3, a.data(), nullptr, o);
+          o.isa = isa;
+          cpu::lut_gemm(w2, p, x2.data(), 3, b.data(), nullptr, o);
+          CHECK(same_bits(a, b));
+          cpu::lut_gemv(w2, p, x2.data(), b.data(), nullptr, o);  // one row: the GEMV kernels
+          cpu::lut_gemv(w2, p, x2.data(), a.data(), nullptr, {cpu::Isa::kScalar, ab});
+          CHECK(std::memcmp(a.data(), b.data(), 45 * sizeof(float)) == 0);
+        }
+    }
+  }
   cpu::LutOptions bad;
   bad.act_block = 96;  // neither divides nor is a multiple of 64
   std::vector<float> y(3 * 45);

@@ -394,6 +394,162 @@ ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile,
     for (int n = 0; n < NB; ++n) _mm256_storeu_ps(ybuf + n * 16 + 8 * h, y[n]);
   }
 }
+
+// AVX2, int8 tables, whole 16-row tiles: the 64 bytes of a word vector (16 rows × 4 word bytes) are
+// regrouped (one in-lane byte shuffle per half, a dword unpack and a qword permute) so that a 128-bit
+// lane holds word byte c of all 16 rows; one vpshufb then looks up 16 rows in table c, 4 per row and
+// word instead of 16. The low- and high-nibble lookups of a row are interleaved and summed by vpmaddubsw
+// into int16 (at most 8 words at a time, then widened to int32): the same exact integer sums as the other
+// paths, and the same float epilogue.
+struct LutIdx16Avx2 {
+  __m256i lo01, hi01, lo23, hi23;  // nibble indices; lanes: word byte 0 | 1, and 2 | 3, of rows 0..15
+};
+ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE LutIdx16Avx2 lut_regroup_avx2(const std::uint32_t* wv) {
+  const __m256i grp = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
+                                       0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m256i m0f = _mm256_set1_epi8(0x0F);
+  const __m128i* v = reinterpret_cast<const __m128i*>(wv);
+  const __m256i A = _mm256_shuffle_epi8(  // rows 0-3 | rows 8-11, each lane ordered by word byte
+      _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(v)), _mm_loadu_si128(v + 2), 1), grp);
+  const __m256i B = _mm256_shuffle_epi8(  // rows 4-7 | rows 12-15
+      _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(v + 1)), _mm_loadu_si128(v + 3), 1), grp);
+  const __m256i u01 = _mm256_permute4x64_epi64(_mm256_unpacklo_epi32(A, B), 0xD8);
+  const __m256i u23 = _mm256_permute4x64_epi64(_mm256_unpackhi_epi32(A, B), 0xD8);
+  LutIdx16Avx2 ix;
+  ix.lo01 = _mm256_and_si256(u01, m0f);
+  ix.hi01 = _mm256_and_si256(_mm256_srli_epi16(u01, 4), m0f);
+  ix.lo23 = _mm256_and_si256(u23, m0f);
+  ix.hi23 = _mm256_and_si256(_mm256_srli_epi16(u23, 4), m0f);
+  return ix;
+}
+// One word's lookups in the tables at t, added to int16 sums of rows 0-7 (r0) and 8-15 (r1); lanes hold
+// word bytes 0 + 2 | 1 + 3.
+ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_lookup16_avx2(const LutIdx16Avx2& ix, const std::int8_t* t, __m256i& r0,
+                                                             __m256i& r1) {
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  const __m256i l01 = _mm256_shuffle_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(t)), ix.lo01);
+  const __m256i h01 = _mm256_shuffle_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(t + 64)), ix.hi01);
+  const __m256i l23 = _mm256_shuffle_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(t + 32)), ix.lo23);
+  const __m256i h23 = _mm256_shuffle_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(t + 96)), ix.hi23);
+  r0 = _mm256_add_epi16(r0, _mm256_add_epi16(_mm256_maddubs_epi16(ones8, _mm256_unpacklo_epi8(l01, h01)),
+                                             _mm256_maddubs_epi16(ones8, _mm256_unpacklo_epi8(l23, h23))));
+  r1 = _mm256_add_epi16(r1, _mm256_add_epi16(_mm256_maddubs_epi16(ones8, _mm256_unpackhi_epi8(l01, h01)),
+                                             _mm256_maddubs_epi16(ones8, _mm256_unpackhi_epi8(l23, h23))));
+}
+// acc (int32, 8 rows) += the two lanes of r (int16) added.
+ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_widen16_avx2(__m256i& acc, __m256i r) {
+  acc = _mm256_add_epi32(acc, _mm256_cvtepi16_epi32(_mm_add_epi16(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1))));
+}
+// The float epilogue of one plane and segment for the two 8-row halves (as in lut_tile_avx2).
+template <int NB, class Scale>
+ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_epilogue16_avx2(const LutTileArgs<Scale>& a, index_t tile, int b,
+                                                               index_t s0, const index_t (&valid)[2],
+                                                               const float* const* sc, const __m256i (&acc)[2][NB],
+                                                               __m256 (&z)[2][NB]) {
+  const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
+  for (int h = 0; h < 2; ++h) {
+    if (valid[h] <= 0) continue;
+    const __m256 al = load8_avx2(a.scales.alpha_at(tile, g, b) + 8 * h, valid[h]);
+    for (int n = 0; n < NB; ++n)
+      z[h][n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[h][n]), _mm256_mul_ps(al, _mm256_set1_ps(sc[n][blk])), z[h][n]);
+  }
+}
+// β·Σx per group and the stores of the tile's rows (ybuf: [NB][16]).
+template <int NB, class Scale>
+ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_finish16_avx2(const LutTileArgs<Scale>& a, index_t tile,
+                                                             const index_t* act, const index_t (&valid)[2],
+                                                             __m256 (&y)[2][NB], float* ybuf) {
+  for (int h = 0; h < 2; ++h) {
+    if (valid[h] > 0 && a.scales.beta)
+      for (index_t g = 0; g < a.groups; ++g) {
+        const __m256 be = load8_avx2(a.scales.beta_at(tile, g) + 8 * h, valid[h]);
+        for (int n = 0; n < NB; ++n) y[h][n] = _mm256_fmadd_ps(be, _mm256_set1_ps(a.xsum[act[n] * a.groups + g]), y[h][n]);
+      }
+    for (int n = 0; n < NB; ++n) _mm256_storeu_ps(ybuf + n * 16 + 8 * h, valid[h] > 0 ? y[h][n] : _mm256_setzero_ps());
+  }
+}
+
+// NB activation rows, planes one after another.
+template <int NB, class Scale>
+ANYBCQ_TARGET_AVX2 void lut_tile16_avx2(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
+  const index_t m0 = tile * 16;
+  const std::int8_t* tabs[NB];
+  const float* sc[NB];
+  for (int n = 0; n < NB; ++n) {
+    tabs[n] = a.acts->tables(act[n]);
+    sc[n] = a.acts->scales(act[n]);
+  }
+  const index_t valid[2] = {a.rows - m0 < 8 ? a.rows - m0 : 8, a.rows - m0 - 8 < 8 ? a.rows - m0 - 8 : 8};
+  __m256 y[2][NB];
+  for (int h = 0; h < 2; ++h)
+    for (int n = 0; n < NB; ++n) y[h][n] = _mm256_setzero_ps();
+  for (int b = 0; b < a.bits; ++b) {
+    const std::uint32_t* wp = a.planes + b * a.plane_words + tile * a.k_words * 16;
+    __m256 z[2][NB];
+    for (int h = 0; h < 2; ++h)
+      for (int n = 0; n < NB; ++n) z[h][n] = _mm256_setzero_ps();
+    for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
+      const index_t s1 = s0 + a.seg_words;
+      __m256i acc[2][NB];
+      for (int h = 0; h < 2; ++h)
+        for (int n = 0; n < NB; ++n) acc[h][n] = _mm256_setzero_si256();
+      for (index_t k0 = s0; k0 < s1; k0 += 8) {  // int16 sums of at most 8 words (no overflow)
+        __m256i r[2][NB];
+        for (int h = 0; h < 2; ++h)
+          for (int n = 0; n < NB; ++n) r[h][n] = _mm256_setzero_si256();
+        const index_t k1 = k0 + 8 < s1 ? k0 + 8 : s1;
+        for (index_t kw = k0; kw < k1; ++kw) {
+          const LutIdx16Avx2 ix = lut_regroup_avx2(wp + kw * 16);
+          for (int n = 0; n < NB; ++n) lut_lookup16_avx2(ix, tabs[n] + kw * kLutBytesPerWord, r[0][n], r[1][n]);
+        }
+        for (int h = 0; h < 2; ++h)
+          for (int n = 0; n < NB; ++n) lut_widen16_avx2(acc[h][n], r[h][n]);
+      }
+      lut_epilogue16_avx2<NB>(a, tile, b, s0, valid, sc, acc, z);
+    }
+    for (int h = 0; h < 2; ++h)
+      for (int n = 0; n < NB; ++n) y[h][n] = _mm256_add_ps(y[h][n], z[h][n]);
+  }
+  lut_finish16_avx2<NB>(a, tile, act, valid, y, ybuf);
+}
+
+// One activation row at precision P: all P plane streams advance together, word by word (as in
+// lut_tile1_avx512), so each plane is read as one sequential stream across tiles.
+template <int P, class Scale>
+ANYBCQ_TARGET_AVX2 void lut_tile1_avx2(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
+  const index_t m0 = tile * 16;
+  const std::int8_t* tab = a.acts->tables(act[0]);
+  const float* const sc[1] = {a.acts->scales(act[0])};
+  const index_t valid[2] = {a.rows - m0 < 8 ? a.rows - m0 : 8, a.rows - m0 - 8 < 8 ? a.rows - m0 - 8 : 8};
+  const std::uint32_t* wp[P];
+  for (int b = 0; b < P; ++b) wp[b] = a.planes + b * a.plane_words + tile * a.k_words * 16;
+  if (m0 + 32 < a.rows) lut_prefetch_scales(a.scales, tile + 2, 1, a.groups, P, _MM_HINT_T1);
+  __m256 z[P][2][1];
+  for (int b = 0; b < P; ++b) z[b][0][0] = z[b][1][0] = _mm256_setzero_ps();
+  for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
+    const index_t s1 = s0 + a.seg_words;
+    __m256i acc[P][2][1];
+    for (int b = 0; b < P; ++b) acc[b][0][0] = acc[b][1][0] = _mm256_setzero_si256();
+    for (index_t k0 = s0; k0 < s1; k0 += 8) {
+      __m256i r[P][2];
+      for (int b = 0; b < P; ++b) r[b][0] = r[b][1] = _mm256_setzero_si256();
+      const index_t k1 = k0 + 8 < s1 ? k0 + 8 : s1;
+      for (index_t kw = k0; kw < k1; ++kw)
+        for (int b = 0; b < P; ++b)
+          lut_lookup16_avx2(lut_regroup_avx2(wp[b] + kw * 16), tab + kw * kLutBytesPerWord, r[b][0], r[b][1]);
+      for (int b = 0; b < P; ++b) {
+        lut_widen16_avx2(acc[b][0][0], r[b][0]);
+        lut_widen16_avx2(acc[b][1][0], r[b][1]);
+      }
+    }
+    for (int b = 0; b < P; ++b) lut_epilogue16_avx2<1>(a, tile, b, s0, valid, sc, acc[b], z[b]);
+  }
+  __m256 y[2][1] = {{_mm256_setzero_ps()}, {_mm256_setzero_ps()}};
+  for (int b = 0; b < P; ++b)
+    for (int h = 0; h < 2; ++h) y[h][0] = _mm256_add_ps(y[h][0], z[b][h][0]);
+  lut_finish16_avx2<1>(a, tile, act, valid, y, ybuf);
+}
+
 ANYBCQ_SIMD_DIAGNOSTICS_END
 #endif
 
