@@ -268,9 +268,6 @@ TEST_CASE("lut_gemm: activation blocks larger and smaller than the weight group"
       CAPTURE(ab);
       cpu::LutOptions o;
       o.act_block = ab;
-      o.isa = cpu::Isa::kScalar;
-      std::vector<float> scalar = poisoned(3 * 45);
-      cpu::lut_gemm(w2, 3, x2.data(), 3, scalar.data(), nullptr, o);
       for (cpu::Isa isa : supported_isas())
         for (int p = 1; p <= 3; ++p) {
           CAPTURE(cpu::isa_name(isa));

@@ -38,6 +38,16 @@ struct LutTileArgs {
   const float* xsum = nullptr;            //!< [n][G] activation sums per group
 };
 
+//! Tables and table scales of the NB activation rows act[0..NB-1].
+template <int NB, class Scale>
+ANYBCQ_FORCEINLINE void lut_act_rows(const LutTileArgs<Scale>& a, const index_t* act, const std::int8_t* (&tabs)[NB],
+                                     const float* (&sc)[NB]) {
+  for (int n = 0; n < NB; ++n) {
+    tabs[n] = a.acts->tables(act[n]);
+    sc[n] = a.acts->scales(act[n]);
+  }
+}
+
 template <class Scale>
 inline void lut_tile_scalar(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, int nb, float* ybuf) {
   const index_t m0 = tile * layout::RowTiled::kTileRows;
@@ -172,10 +182,7 @@ ANYBCQ_TARGET_AVX512 void lut_block_avx512(const LutTileArgs<Scale>& a, index_t 
   const int P = a.bits;
   const std::int8_t* tabs[NB];
   const float* sc[NB];
-  for (int n = 0; n < NB; ++n) {
-    tabs[n] = a.acts->tables(act[n]);
-    sc[n] = a.acts->scales(act[n]);
-  }
+  lut_act_rows<NB>(a, act, tabs, sc);
   for (index_t i = 0; i < index_t(tb) * P * NB * 16; i += 16) _mm512_store_ps(zbuf + i, _mm512_setzero_ps());
   if ((t0 + tb) * 16 < a.rows) lut_prefetch_scales(a.scales, t0 + tb, tb, a.groups, P, _MM_HINT_T0);  // next block
   for (index_t c0 = 0; c0 < a.k_words; c0 += cw) {
@@ -355,10 +362,7 @@ ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile,
   const index_t m0 = tile * 16;
   const std::int8_t* tabs[NB];
   const float* sc[NB];
-  for (int n = 0; n < NB; ++n) {
-    tabs[n] = a.acts->tables(act[n]);
-    sc[n] = a.acts->scales(act[n]);
-  }
+  lut_act_rows<NB>(a, act, tabs, sc);
   for (int h = 0; h < 2; ++h) {
     const index_t mh = m0 + 8 * h;
     const index_t valid = a.rows - mh < 8 ? a.rows - mh : 8;
@@ -475,10 +479,7 @@ ANYBCQ_TARGET_AVX2 void lut_tile16_avx2(const LutTileArgs<Scale>& a, index_t til
   const index_t m0 = tile * 16;
   const std::int8_t* tabs[NB];
   const float* sc[NB];
-  for (int n = 0; n < NB; ++n) {
-    tabs[n] = a.acts->tables(act[n]);
-    sc[n] = a.acts->scales(act[n]);
-  }
+  lut_act_rows<NB>(a, act, tabs, sc);
   const index_t valid[2] = {a.rows - m0 < 8 ? a.rows - m0 : 8, a.rows - m0 - 8 < 8 ? a.rows - m0 - 8 : 8};
   __m256 y[2][NB];
   for (int h = 0; h < 2; ++h)
