@@ -158,16 +158,16 @@ ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE __m512i lut_sum_avx512(__m512i a0, __m51
   return _mm512_add_epi32(a0, a1);
 }
 
-template <int NB, int U, bool W>
+template <int NB, bool W>
 ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_step_avx512(const std::uint32_t* wp, const std::int8_t* const* tabs,
-                                                             index_t kw, __m512i (&acc)[U][NB][2], int u) {
+                                                             index_t kw, __m512i (&acc)[NB][2]) {
   constexpr index_t kStride = W ? 2 * kLutBytesPerWord : kLutBytesPerWord;
   const __m512i m0f = _mm512_set1_epi8(0x0F);
   const __m512i cbits = _mm512_set1_epi32(0x30201000);  // byte c of a word selects table c
   const __m512i w = _mm512_loadu_si512(wp + kw * 16);
   const __m512i ilo = _mm512_ternarylogic_epi32(w, m0f, cbits, 0xEA);  // (w & 0x0F) | c<<4
   const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), m0f, cbits, 0xEA);
-  for (int n = 0; n < NB; ++n) lut_lookup_avx512<W>(ilo, ihi, tabs[n] + kw * kStride, acc[u][n][0], acc[u][n][1]);
+  for (int n = 0; n < NB; ++n) lut_lookup_avx512<W>(ilo, ihi, tabs[n] + kw * kStride, acc[n][0], acc[n][1]);
 }
 
 // Batch kernel over a block of tb tiles (NB ≥ 2 activation rows). K is walked in chunks of cw words
@@ -199,13 +199,13 @@ ANYBCQ_TARGET_AVX512 void lut_block_avx512(const LutTileArgs<Scale>& a, index_t 
         __m512 z[NB];
         for (int n = 0; n < NB; ++n) z[n] = _mm512_load_ps(zp + n * 16);
         for (index_t s0 = c0; s0 < c1; s0 += a.seg_words) {
-          __m512i acc[1][NB][2];
-          for (int n = 0; n < NB; ++n) acc[0][n][0] = acc[0][n][1] = _mm512_setzero_si512();
-          for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx512<NB, 1, W>(wp, tabs, kw, acc, 0);
+          __m512i acc[NB][2];
+          for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = _mm512_setzero_si512();
+          for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx512<NB, W>(wp, tabs, kw, acc);
           const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
           const __m512 al = load16_avx512(a.scales.alpha_at(t0 + t, g, b), k);
           for (int n = 0; n < NB; ++n)
-            z[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lut_sum_avx512<W>(acc[0][n][0], acc[0][n][1])),
+            z[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lut_sum_avx512<W>(acc[n][0], acc[n][1])),
                                    _mm512_mul_ps(al, _mm512_set1_ps(sc[n][blk])), z[n]);
         }
         for (int n = 0; n < NB; ++n) _mm512_store_ps(zp + n * 16, z[n]);
@@ -292,8 +292,7 @@ ANYBCQ_TARGET_AVX512 void lut_tile1_avx512(const LutTileArgs<Scale>& a, index_t 
   _mm512_storeu_ps(ybuf, y);
 }
 
-// ---- AVX2: vpshufb has one 16-entry table per 128-bit lane, so each of the 4 word bytes is looked
-// up in its own table (other bytes zeroed through bit 7 of the index) and the results OR-ed.
+// ---- AVX2: vpshufb has one 16-entry table per 128-bit lane.
 
 template <class Scale>
 ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256 load8_avx2(const Scale* p, index_t valid) {
@@ -312,6 +311,10 @@ ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256 load8_avx2(const Scale* p, index_t 
   return _mm256_load_ps(tmp);
 }
 
+// int16 tables (the two-table variant): each of the 4 word bytes of 8 rows is looked up in its own table
+// (other bytes zeroed through bit 7 of the index) and the results OR-ed. (int8 tables: lut_tile1_avx2 and
+// lut_tile16_avx2 below.)
+
 // Bytes of 4 16-entry tables at t (table c for word byte c), looked up by idx[c] (bit 7 set outside byte c).
 ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256i lut_lookup4_avx2(const std::int8_t* t, const __m256i* idx) {
   __m256i q[4];
@@ -323,10 +326,10 @@ ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256i lut_lookup4_avx2(const std::int8_t
   return _mm256_or_si256(_mm256_or_si256(q[0], q[1]), _mm256_or_si256(q[2], q[3]));
 }
 
-template <int NB, bool W>
+template <int NB>
 ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_step_avx2(const std::uint32_t* wp, const std::int8_t* const* tabs,
                                                          index_t kw, __m256i (&acc)[NB][2]) {
-  constexpr index_t kStride = W ? 2 * kLutBytesPerWord : kLutBytesPerWord;
+  constexpr index_t kStride = 2 * kLutBytesPerWord;
   const __m256i m0f = _mm256_set1_epi8(0x0F);
   const __m256i ones8 = _mm256_set1_epi8(1);
   const __m256i ones16 = _mm256_set1_epi16(1);
@@ -343,21 +346,16 @@ ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_step_avx2(const std::uint32_t* wp
   for (int n = 0; n < NB; ++n) {
     const std::int8_t* t = tabs[n] + kw * kStride;
     const __m256i rlo = lut_lookup4_avx2(t, lo), rhi = lut_lookup4_avx2(t + 64, hi);
-    if constexpr (!W) {
-      const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, rlo), _mm256_maddubs_epi16(ones8, rhi));
-      acc[n][0] = _mm256_add_epi32(acc[n][0], _mm256_madd_epi16(s16, ones16));
-    } else {
-      // low bytes are unsigned (first maddubs operand), high bytes signed (second operand)
-      const __m256i l16 = _mm256_add_epi16(_mm256_maddubs_epi16(rlo, ones8), _mm256_maddubs_epi16(rhi, ones8));
-      const __m256i hlo = lut_lookup4_avx2(t + 128, lo), hhi = lut_lookup4_avx2(t + 192, hi);
-      const __m256i h16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, hlo), _mm256_maddubs_epi16(ones8, hhi));
-      acc[n][0] = _mm256_add_epi32(acc[n][0], _mm256_madd_epi16(l16, ones16));
-      acc[n][1] = _mm256_add_epi32(acc[n][1], _mm256_madd_epi16(h16, ones16));
-    }
+    // low bytes are unsigned (first maddubs operand), high bytes signed (second operand)
+    const __m256i l16 = _mm256_add_epi16(_mm256_maddubs_epi16(rlo, ones8), _mm256_maddubs_epi16(rhi, ones8));
+    const __m256i hlo = lut_lookup4_avx2(t + 128, lo), hhi = lut_lookup4_avx2(t + 192, hi);
+    const __m256i h16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, hlo), _mm256_maddubs_epi16(ones8, hhi));
+    acc[n][0] = _mm256_add_epi32(acc[n][0], _mm256_madd_epi16(l16, ones16));
+    acc[n][1] = _mm256_add_epi32(acc[n][1], _mm256_madd_epi16(h16, ones16));
   }
 }
 
-template <int NB, bool W, class Scale>
+template <int NB, class Scale>
 ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
   const index_t m0 = tile * 16;
   const std::int8_t* tabs[NB];
@@ -379,12 +377,11 @@ ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile,
       for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
         __m256i acc[NB][2];
         for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = _mm256_setzero_si256();
-        for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx2<NB, W>(wp, tabs, kw, acc);
+        for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx2<NB>(wp, tabs, kw, acc);
         const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
         const __m256 al = load8_avx2(a.scales.alpha_at(tile, g, b) + 8 * h, valid);
         for (int n = 0; n < NB; ++n)
-          z[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(W ? _mm256_add_epi32(_mm256_slli_epi32(acc[n][1], 8), acc[n][0])
-                                                      : acc[n][0]),
+          z[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_slli_epi32(acc[n][1], 8), acc[n][0])),
                                  _mm256_mul_ps(al, _mm256_set1_ps(sc[n][blk])), z[n]);
       }
       for (int n = 0; n < NB; ++n) y[n] = _mm256_add_ps(y[n], z[n]);

@@ -118,6 +118,8 @@ struct FusedParams {
   int bits = 0;                  //!< uniform precision (row_bits == nullptr)
   const int* row_bits = nullptr;  //!< per-row precision (device), or nullptr
   int fold_blocks = 4;            //!< 64-column blocks per scale fold (1: g = 64, 2: g = 128, 4: else)
+  //! log2(fold_blocks): words per group are 1 << fold_shift() within a chunk.
+  ANYBCQ_HOST_DEVICE int fold_shift() const { return fold_blocks == 1 ? 0 : fold_blocks == 2 ? 1 : 2; }
   index_t batch_blocks = 1;       //!< blocks along the batch (each NT·8 rows)
   int tm = 1, ks = 1;             //!< register-dequantizing kernel: row tiles × K slices per block
   bool aligned_scales = false;    //!< M % 16 == 0 and 16-byte aligned scale tables (copy_scale_windows)
@@ -467,7 +469,7 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
   extern __shared__ uint4 ring_all[];
   uint4* ring = ring_all + warp * (kStages * kStageU4);
   const int n_my = warp < chunks ? (chunks - warp + W - 1) / W : 0;
-  const int fold_shift = prm.fold_blocks == 1 ? 0 : prm.fold_blocks == 2 ? 1 : 2;
+  const int fold_shift = prm.fold_shift();
   const int ng = 4 >> fold_shift;  // groups per chunk for g = 64, 128; one otherwise
   const int nb = prm.bits + (prm.beta ? 1 : 0);
   const int G = int(prm.scales.groups);
@@ -806,7 +808,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
     const uint4* wtile = prm.planes + rt * prm.chunks * 32 + lane;
     const TileScaleRuns<Scale> runs(prm, rt, kPlanes);
-    const int fold_shift = prm.fold_blocks == 1 ? 0 : prm.fold_blocks == 2 ? 1 : 2;
+    const int fold_shift = prm.fold_shift();
     const int ng = 4 >> fold_shift;  // groups per chunk for g = 64, 128; one otherwise
     const int nb = kPlanes + (prm.beta ? 1 : 0);
     const int G = int(prm.scales.groups);
@@ -1371,7 +1373,7 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
   const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
   const uint4* wtile = prm.planes + rt * prm.chunks * 32 + lane;
   const TileScaleRuns<Scale> runs(prm, rt, kPlanes);
-  const int fold_shift = prm.fold_blocks == 1 ? 0 : prm.fold_blocks == 2 ? 1 : 2;
+  const int fold_shift = prm.fold_shift();
   const int ng = 4 >> fold_shift;
   const int nb = kPlanes + (prm.beta ? 1 : 0);
   const int G = int(prm.scales.groups);
