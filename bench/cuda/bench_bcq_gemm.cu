@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   const char* csv_path = nullptr;
   long only_m = 0, only_k = 0, only_n = 0;
   int only_p = 0;
-  bool sweep = false;
+  bool sweep = false, pdl = true;
   cuda::GemmPath force = cuda::GemmPath::kAuto;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
@@ -138,11 +138,13 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) only_n = std::atol(argv[++i]);
     else if (!std::strcmp(argv[i], "--p") && i + 1 < argc) only_p = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--sweep")) sweep = true;
+    else if (!std::strcmp(argv[i], "--no-pdl")) pdl = false;
     else if (!std::strcmp(argv[i], "--path") && i + 1 < argc) {
       const std::string v = argv[++i];
       bool known = false;
       for (const auto q : {cuda::GemmPath::kAuto, cuda::GemmPath::kFusedBitSerial, cuda::GemmPath::kFusedDequant,
-                           cuda::GemmPath::kDequantCublas, cuda::GemmPath::kLut, cuda::GemmPath::kWgmmaDequant})
+                           cuda::GemmPath::kDequantCublas, cuda::GemmPath::kLut, cuda::GemmPath::kWgmmaDequant,
+                           cuda::GemmPath::kBinaryMma})
         if (v == cuda::to_string(q)) {
           force = q;
           known = true;
@@ -153,10 +155,11 @@ int main(int argc, char** argv) {
       }
     } else {
       std::printf("usage: %s [--quick] [--csv FILE] [--shape MxK] [--batch N] [--p P]"
-                  " [--path auto|bitserial|fused-dq|deq+cublas|lut|wgmma-dq]"
-                  " [--sweep]\n"
+                  " [--path auto|bitserial|fused-dq|deq+cublas|lut|wgmma-dq|bmma]"
+                  " [--sweep] [--no-pdl]\n"
+                  "  --no-pdl: launch the binary-mma path's kernels without programmatic dependent launch\n"
                   "  --sweep: also time the path taken with every K split it allows (register-dequantizing kernel:\n"
-                  "           1, 2, 4, 8 slices per block; LUT kernel: 1, 2, 4, 8; warpgroup kernel: 1, 2, 4, 8\n"
+                  "           1, 2, 4, 8 slices per block; LUT and binary-mma kernels: 1, 2, 4, 8; warpgroup kernel: 1, 2, 4, 8\n"
                   "           blocks per output tile)\n",
                   argv[0]);
       return 2;
@@ -275,6 +278,7 @@ int main(int argc, char** argv) {
           args[c].batch = n;
           args[c].bits = p;
           args[c].path = force;
+          args[c].pdl = pdl;
           const cuda::Check chk = cuda::Gemm<__half>::can_implement(args[c]);
           if (!chk.ok()) {
             std::fprintf(stderr, "%s\n", chk.message.c_str());
@@ -294,7 +298,8 @@ int main(int argc, char** argv) {
           return 1;
         }
         const cuda::GemmPath taken = cuda::Gemm<__half>::path(args[0]);
-        const bool lut = taken == cuda::GemmPath::kLut, wg = taken == cuda::GemmPath::kWgmmaDequant;
+        const bool lut = taken == cuda::GemmPath::kLut || taken == cuda::GemmPath::kBinaryMma,
+                   wg = taken == cuda::GemmPath::kWgmmaDequant;
         if (sweep) {
           const int max_ks = lut ? 8 : wg ? cuda::DefaultTuning::kWgMaxSplits : cuda::DefaultTuning::kDqWarps;
           for (int ks = 1; ks <= max_ks; ks *= 2) {

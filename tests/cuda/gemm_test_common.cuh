@@ -48,11 +48,13 @@ inline MultiPrecisionWeights<> random_weights(index_t M, index_t K, index_t g, i
   return w;
 }
 
+//! Normal activations; with outlier > 1, every 37th input channel is that many times larger.
 template <class E>
-std::vector<Host<E>> random_x(index_t n, index_t K) {
+std::vector<Host<E>> random_x(index_t n, index_t K, float outlier = 1.0f) {
   std::normal_distribution<float> d(0.0f, 1.0f);
   std::vector<Host<E>> x(static_cast<std::size_t>(n * K));
-  for (auto& v : x) v = from_float<Host<E>>(d(rng()));
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x[i] = from_float<Host<E>>(d(rng()) * (i % static_cast<std::size_t>(K) % 37 == 5 ? outlier : 1.0f));
   return x;
 }
 
@@ -65,10 +67,10 @@ double tolerance() {
 template <class E>
 void check_call(const MultiPrecisionWeights<>& w, const cuda::DeviceWeights<>& dw, index_t n, int bits,
                 const std::vector<int>* row_bits, const char* what, cuda::GemmPath path = cuda::GemmPath::kAuto,
-                int k_slices = 0) {
+                int k_slices = 0, float outlier = 1.0f) {
   using H = Host<E>;
   const index_t M = w.rows(), K = w.cols();
-  const auto x = random_x<E>(n, K);
+  const auto x = random_x<E>(n, K, outlier);
   DeviceBuffer<E> dx(static_cast<std::size_t>(n * K)), dy(static_cast<std::size_t>(n * M));
   DeviceBuffer<int> dbits(row_bits ? static_cast<std::size_t>(n) : 0);
   dx.upload(x.data());
@@ -126,9 +128,10 @@ void check_call(const MultiPrecisionWeights<>& w, const cuda::DeviceWeights<>& d
     REQUIRE(std::sqrt(num / den) < tolerance<E>());
   }
 
-  // Deterministic: a second run gives the same bits.
+  // Deterministic: a second run gives the same bits, also when launched without programmatic dependent launch.
   std::vector<H> y2(y.size());
   dy.poison();
+  args.pdl = !args.pdl;
   REQUIRE(gemm.run(args, ws.ptr, ws_bytes, stream, &msg) == cuda::Status::kSuccess);
   ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(stream));
   dy.download(y2.data());
@@ -173,7 +176,7 @@ void fused_small() {
     INFO("tm=", tm, " ks=", ks, " SMs=", sms);
     CHECK(tm > 1);
     for (int p = 2; p <= 4; ++p)
-      for (index_t n : {1, 2}) check_call<E>(wl, dwl, n, p, nullptr, "lut shared tables");
+      for (index_t n : {1, 2}) check_call<E>(wl, dwl, n, p, nullptr, "lut shared tables", cuda::GemmPath::kLut);
     for (index_t n : {1, 2}) check_call<E>(wl, dwl, n, 3, nullptr, "lut shared tables, 2 slices", cuda::GemmPath::kLut, 2);
   }
   // Rows a multiple of 16 with 16-byte aligned scale tables: the register-dequantizing and bit-serial
@@ -202,6 +205,42 @@ void fused_small() {
   const cuda::DeviceWeights<> dw(w);
   for (int ks : {1, 2, 4, 8})
     for (index_t n : {1, 9, 20}) check_call<E>(w, dw, n, 3, nullptr, "k slices", cuda::GemmPath::kFusedDequant, ks);
+}
+
+//! The binary-mma kernel: batch 1–4 (template batches 1, 2, 4; batch 3 with an unused row), every group size
+//! ≥ 128, odd M, a partial last chunk (K = 4160), every K split, several row tiles per block, symmetric
+//! weights, p_min 1..p_max 5, and activations with outlier channels (×100).
+template <class E>
+void binary_mma() {
+  if (!have_gpu()) return;
+  struct Case {
+    index_t M, K, g;
+    int p_min, p_max;
+    bool sym;
+  };
+  for (const Case c : {Case{37, 256, 128, 2, 4, false}, Case{45, 96, 96, 2, 4, false}, Case{19, 544, 544, 2, 4, false},
+                       Case{50, 768, 256, 2, 4, true}, Case{211, 1280, 128, 1, 5, false}, Case{83, 4160, 4160, 2, 4, false}}) {
+    const auto w = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
+    const cuda::DeviceWeights<> dw(w);
+    for (int p = c.p_min; p <= c.p_max; ++p)
+      for (index_t n : {1, 2, 3, 4}) check_call<E>(w, dw, n, p, nullptr, "bmma", cuda::GemmPath::kBinaryMma);
+    for (int ks : {1, 2, 4, 8})
+      for (index_t n : {1, 4}) check_call<E>(w, dw, n, 2 + ks % 3, nullptr, "bmma k slices", cuda::GemmPath::kBinaryMma, ks);
+    check_call<E>(w, dw, 1, c.p_max, nullptr, "bmma outlier channels", cuda::GemmPath::kBinaryMma, 0, 100.0f);
+    check_call<E>(w, dw, 3, c.p_min, nullptr, "bmma outlier channels", cuda::GemmPath::kBinaryMma, 0, 100.0f);
+  }
+  // Enough row tiles for several per block (tm > 1), last block ragged.
+  const auto wl = random_weights(33003, 640, 128, 2, 4);
+  const cuda::DeviceWeights<> dwl(wl);
+  int dev = 0, sms = 0;
+  ANYBCQ_CUDA_CHECK(cudaGetDevice(&dev));
+  ANYBCQ_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  int tm = 0, ks = 0;
+  cuda::Gemm<E>::bmma_shape(dwl.view().layout.row_tiles(), dwl.view().layout.chunks(), 2 * sms, 0, tm, ks);
+  INFO("tm=", tm, " ks=", ks, " SMs=", sms);
+  CHECK(tm > 1);
+  for (int p = 2; p <= 4; ++p)
+    for (index_t n : {1, 4}) check_call<E>(wl, dwl, n, p, nullptr, "bmma, several tiles per block", cuda::GemmPath::kBinaryMma);
 }
 
 template <class E>

@@ -1,4 +1,6 @@
 // CUDA GEMV/GEMM at run-time precision (f16 activations), checked against the float64 CPU reference.
+#include <memory>
+
 #include "cuda/gemm_test_common.cuh"
 
 using namespace anybcq;
@@ -8,6 +10,7 @@ TEST_CASE("f16 fused small: GEMV and small batch match the reference at every p"
 TEST_CASE("f16 odd M, several K and group sizes, batch 1..64 (fused and dequantize+cuBLAS), p_min 1..p_max 5") { if (have_gpu()) fused_shapes<__half>(); }
 TEST_CASE("f16 dequantize + cuBLAS: large batch matches the reference") { if (have_gpu()) dequant_cublas<__half>(); }
 TEST_CASE("f16 warpgroup kernel (wgmma-dq): odd M, partial chunks, every group size, batch 1..257") { if (have_gpu()) wgmma_dequant<__half>(); }
+TEST_CASE("f16 binary-mma kernel: batch 1..4, odd M, every group size >= 128, every K split, outlier channels") { if (have_gpu()) binary_mma<__half>(); }
 TEST_CASE("f16 per-row precision: each row equals its single-precision result") { if (have_gpu()) per_row_precision<__half>(); }
 
 
@@ -122,17 +125,43 @@ TEST_CASE("can_implement names what it cannot take") {
   r = cuda::Gemm<__half>::can_implement(b);
   CHECK(r.status == cuda::Status::kInvalidProblem);
   CHECK(r.message.find("group = 64") != std::string::npos);
-  // Dispatcher: LUT up to kMaxLutBatch when group ≥ 128, register-dequantizing up to kMaxFusedBatch (or
-  // kWgmmaEarlyBatch when M ≥ kWgmmaMinRows), the warpgroup kernel up to kMaxWgmmaBatch in sm_90a builds,
-  // then dequantize + cuBLAS.
+  // The binary-mma path takes one precision, batch ≤ 4 and group ≥ 128; its workspace holds the
+  // activation bit planes (512 bytes per 256 columns and row) and their scales.
+  b = g128;
+  b.path = cuda::GemmPath::kBinaryMma;
+  b.batch = 4;
+  b.k_slices = 8;
+  CHECK(cuda::Gemm<__half>::can_implement(b).ok());
+  CHECK(cuda::Gemm<__half>::workspace_size(b) >= std::size_t(4 * 512));
+  b.k_slices = 16;
+  CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kInvalidProblem);
+  b.k_slices = 0;
+  b.batch = 5;
+  r = cuda::Gemm<__half>::can_implement(b);
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("batch = 5") != std::string::npos);
+  b = a;  // group 64
+  b.path = cuda::GemmPath::kBinaryMma;
+  b.batch = 1;
+  r = cuda::Gemm<__half>::can_implement(b);
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("group = 64") != std::string::npos);
+  // Dispatcher: binary mma up to kMaxBmmaBatch when group ≥ 128, register-dequantizing up to kMaxFusedBatch
+  // (or kWgmmaEarlyBatch when M ≥ kWgmmaMinRows), the warpgroup kernel up to kMaxWgmmaBatch in sm_90a
+  // builds, then dequantize + cuBLAS. The LUT path is only taken when forced.
   b = g128;
   b.batch = 1;
-  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kLut);
-  b.batch = 2;  // M ≤ K: the register-dequantizing kernel; M > K: LUT
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kBinaryMma);
+  CHECK(cuda::Gemm<__half>::workspace_size(b) > 0);
+  b.batch = cuda::DefaultTuning::kMaxBmmaBatch;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kBinaryMma);
+  b.batch = cuda::DefaultTuning::kMaxBmmaBatch + 1;  // M ≤ K: the register-dequantizing kernel; M > K: binary mma
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
   b.weights.rows = b.weights.cols + 1;
-  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kLut);
-  b.batch = cuda::DefaultTuning::kMaxLutBatch + 1;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kBinaryMma);
+  b.batch = cuda::DefaultTuning::kMaxBmmaBatchTall;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kBinaryMma);
+  b.batch = cuda::DefaultTuning::kMaxBmmaBatchTall + 1;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
   b = a;
   b.batch = 1;
@@ -212,4 +241,65 @@ TEST_CASE("CUDA graph capture: replays equal the eager result") {
     ANYBCQ_CUDA_CHECK(cudaGraphDestroy(graph));
     ANYBCQ_CUDA_CHECK(cudaStreamDestroy(s));
   }
+}
+
+TEST_CASE("programmatic dependent launch: a call that reads the previous call's output sees all of it") {
+  if (!have_gpu()) return;
+  // y1 = Ŵ·x, y2 = Ŵ·y1, …: each call's activations are the output of the call before it on the same
+  // stream, with no synchronization between them. The chain must equal the same calls synchronized one by
+  // one, bit for bit, eager and replayed from a graph.
+  // Symmetric weights on K = 1024 grow the activations by about 2.6× per call: all six stay finite in fp16.
+  const index_t K = 1024;
+  const auto w = random_weights(K, K, 128, 2, 4, true);
+  const cuda::DeviceWeights<> dw(w);
+  const auto x = random_x<__half>(1, K);
+  constexpr int kLinks = 6;
+  std::vector<std::unique_ptr<DeviceBuffer<__half>>> bufs;
+  for (int i = 0; i <= kLinks; ++i) bufs.push_back(std::make_unique<DeviceBuffer<__half>>(static_cast<std::size_t>(K)));
+  auto buf = [&](int i) -> DeviceBuffer<__half>& { return *bufs[static_cast<std::size_t>(i)]; };
+  buf(0).upload(x.data());
+  cuda::Gemm<__half> gemm;
+  auto args = [&](int i) {
+    cuda::Gemm<__half>::Arguments a;
+    a.weights = dw.view();
+    a.x = buf(i).ptr;
+    a.y = buf(i + 1).ptr;
+    a.batch = 1;
+    a.bits = 2 + i % 3;
+    return a;
+  };
+  REQUIRE(cuda::Gemm<__half>::path(args(0)) == cuda::GemmPath::kBinaryMma);
+  const std::size_t wsb = cuda::Gemm<__half>::workspace_size(args(0));
+  DeviceBuffer<unsigned char> ws(wsb);
+  cudaStream_t s;
+  ANYBCQ_CUDA_CHECK(cudaStreamCreate(&s));
+  auto chain = [&](bool sync) {
+    for (int i = 1; i <= kLinks; ++i) buf(i).poison();
+    for (int i = 0; i < kLinks; ++i) {
+      REQUIRE(gemm.run(args(i), ws.ptr, wsb, s) == cuda::Status::kSuccess);
+      if (sync) ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+    }
+    ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+    std::vector<half_t> out(static_cast<std::size_t>(kLinks * K));
+    for (int i = 1; i <= kLinks; ++i) buf(i).download(out.data() + (i - 1) * K);
+    return out;
+  };
+  const auto ref = chain(true);
+  for (const half_t v : ref) REQUIRE(std::isfinite(to_float(v)));
+  for (int rep = 0; rep < 3; ++rep) CHECK(std::memcmp(chain(false).data(), ref.data(), ref.size() * sizeof(half_t)) == 0);
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  for (int i = 1; i <= kLinks; ++i) buf(i).poison();
+  ANYBCQ_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  for (int i = 0; i < kLinks; ++i) REQUIRE(gemm.run(args(i), ws.ptr, wsb, s) == cuda::Status::kSuccess);
+  ANYBCQ_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  ANYBCQ_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  ANYBCQ_CUDA_CHECK(cudaGraphLaunch(exec, s));
+  ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+  std::vector<half_t> out(ref.size());
+  for (int i = 1; i <= kLinks; ++i) buf(i).download(out.data() + (i - 1) * K);
+  CHECK(std::memcmp(out.data(), ref.data(), ref.size() * sizeof(half_t)) == 0);
+  ANYBCQ_CUDA_CHECK(cudaGraphExecDestroy(exec));
+  ANYBCQ_CUDA_CHECK(cudaGraphDestroy(graph));
+  ANYBCQ_CUDA_CHECK(cudaStreamDestroy(s));
 }

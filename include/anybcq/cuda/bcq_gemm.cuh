@@ -59,7 +59,9 @@ struct DefaultTuning {
   static constexpr int kMaxTilesN = 4;        //!< 8-row batch tiles per bit-serial block (≤ 32 rows)
   static constexpr int kDqWarps = 8;          //!< warps per block of the register-dequantizing kernel
   static constexpr int kMaxFusedBatch = 64;   //!< uniform precision: register-dequantizing kernel up to here
-  static constexpr int kMaxLutBatch = 2;      //!< uniform precision, group ≥ 128: LUT kernel up to here
+  static constexpr int kMaxLutBatch = 2;      //!< forced LUT path: batch up to here
+  static constexpr int kMaxBmmaBatch = 2;     //!< uniform precision, group ≥ 128: binary-mma kernel up to here
+  static constexpr int kMaxBmmaBatchTall = 4;  //!< … and up to here when M > K
   static constexpr int kMaxWgmmaBatch = 256;  //!< sm_90a builds: warpgroup kernel above kMaxFusedBatch up to here
   static constexpr int kWgmmaMinRows = 4096;  //!< … and from batch kWgmmaEarlyBatch + 1 when M ≥ this
   static constexpr int kWgmmaEarlyBatch = 32;
@@ -78,6 +80,7 @@ enum class GemmPath {
   kDequantCublas,   //!< Ŵ_p written to the workspace, then cublasGemmEx; uniform precision
   kLut,             //!< CUDA cores, activation lookup tables; uniform precision, batch ≤ 2, group ≥ 128
   kWgmmaDequant,    //!< Ŵ_p rebuilt in registers, warpgroup mma (sm_90a builds only); uniform precision
+  kBinaryMma,       //!< activations as 16 bit planes, binary (AND + POPC) mma; uniform precision, batch ≤ 4, group ≥ 128
 };
 
 //! Whether this build has the warpgroup (wgmma) kernel: define ANYBCQ_CUDA_SM90A when the device code is
@@ -97,6 +100,7 @@ inline const char* to_string(GemmPath p) {
     case GemmPath::kDequantCublas: return "deq+cublas";
     case GemmPath::kLut: return "lut";
     case GemmPath::kWgmmaDequant: return "wgmma-dq";
+    case GemmPath::kBinaryMma: return "bmma";
   }
   return "?";
 }
@@ -195,6 +199,19 @@ __device__ __forceinline__ void cp_async_wait() {
 }
 __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
 __device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
+//! Programmatic dependent launch (sm_90): lets the next kernel in the stream start launching now (it must
+//! still wait for this grid before reading its output), and waits until the grids this one depends on
+//! have completed and their writes are visible. Both are no-ops for a kernel launched without the attribute.
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
 
 //! Pipeline depth (chunks in flight per warp) for a kernel reading up to kPlanes planes.
 __host__ __device__ constexpr int stages_for(int planes) { return planes <= 2 ? 6 : planes <= 4 ? 4 : 2; }
@@ -1228,6 +1245,272 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32) lut_mma_kernel(const FusedP
   }
 }
 
+// ---- Binary tensor-core path (batch 1 … kBmmaMaxBatch, uniform precision, group ≥ 128) -----------------
+//! The activations of every 128-column half-chunk become 16-bit fixed point, X = rint(x·32767 / absmax)
+//! (|x − s·X| ≤ s / 2 with s = absmax / 32767), stored as 16 bit planes X_n. For a weight plane b ∈ {0, 1}
+//! (bit 1 ↔ +1), Σ_k b_k·X_k = Σ_n c_n·popc(b AND X_n) with c_n = 2^n (n < 15) and c_15 = −2^15, and one
+//! binary mma (m16n8k128, AND + POPC) counts 16 weight rows × 128 columns against 8 activation planes.
+//! With S_i = Σ_k b_ik·X_k: Σ_k w_k·x_k = s·(2·Σ_i α_i·S_i + (β − Σ_i α_i)·Σ_k X_k), exact in integers
+//! up to the α and s products (fp32).
+constexpr int kBmmaMaxWarps = 8;   //!< warps per block of the binary-mma kernel
+constexpr int kBmmaMaxSlices = 8;  //!< K slices per block of the binary-mma kernel
+constexpr int kBmmaMaxBatch = 4;   //!< activation rows per call of the binary-mma kernel (8 spilled registers)
+
+//! Column (inside a 128-column half-chunk) of bit i of the B-operand word of lane position t: the column
+//! whose weight bit bmma_a_operands puts at bit i of that lane's A registers.
+__host__ __device__ constexpr int bmma_column(int t, int i) {
+  return 64 * (i & 1) + 16 * t + 4 * ((i >> 2) & 3) + (i & 2) + (i >> 4);
+}
+
+//! A operand (rows g and g + 8, 32 columns each) of one half-chunk from the lane's two MmaTiled words
+//! v0 (columns 0–63) and v1 (64–127): even bits of a word are row g, odd bits row g + 8. Row g takes
+//! v0's even bits in place and v1's even bits shifted to the odd positions; row g + 8 the reverse.
+__device__ __forceinline__ void bmma_a_operands(std::uint32_t v0, std::uint32_t v1, std::uint32_t& a0, std::uint32_t& a1) {
+  a0 = (v0 & 0x55555555u) | ((v1 << 1) & 0xAAAAAAAAu);
+  a1 = ((v0 >> 1) & 0x55555555u) | (v1 & 0xAAAAAAAAu);
+}
+
+//! d = popc(A AND B) for a 16×128 binary A (rows g, g + 8: a0, a1) and 128×8 binary B (column g: b).
+__device__ __forceinline__ void bmma16x8x128(int (&d)[4], std::uint32_t a0, std::uint32_t a1, std::uint32_t b) {
+  asm("mma.sync.aligned.m16n8k128.row.col.s32.b1.b1.s32.and.popc {%0,%1,%2,%3}, {%4,%5}, {%6}, {%7,%7,%7,%7};\n"
+      : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+      : "r"(a0), "r"(a1), "r"(b), "r"(0));
+}
+
+//! Activations → bit planes: one warp per (128-column half-chunk h of chunk c, batch row b). Lane 4g + t of
+//! chunk c reads, as one uint4 of xb[(b·chunks + c)·32 + lane], the B words of activation planes g and 8 + g
+//! of half-chunk 0 and then of half-chunk 1; xs[(b·chunks + c)·2 + h] = (2s, s·Σ X). Columns past K are
+//! zeros. The 64 words of a half-chunk come from 64 ballots (lane 16·(t mod 2) + n keeps word (t, n)).
+template <class Element>
+__global__ void __launch_bounds__(128) bmma_pack_x_kernel(const Element* __restrict__ x, uint4* __restrict__ xb,
+                                                          float2* __restrict__ xs, int K, int chunks) {
+  __shared__ int xq[4][128];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int hc = int(blockIdx.x) * 4 + warp, c = hc >> 1, h = hc & 1;
+  const index_t b = blockIdx.y;
+  pdl_launch_dependents();
+  pdl_wait();  // x may be the previous kernel's output
+  if (c >= chunks) return;  // no block barrier follows
+  const int g = lane >> 2, t = lane & 3;
+  const int k0 = hc * 128 + 4 * lane;  // K is a multiple of 32: a quad is wholly inside or past K
+  float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  if (k0 < K) {
+    const uint2 r = *reinterpret_cast<const uint2*>(x + b * K + k0);
+    const Element* e = reinterpret_cast<const Element*>(&r);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = static_cast<float>(e[j]);
+  }
+  float m = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+  const float inv = m > 0.0f ? 32767.0f / m : 0.0f;
+  int sum = 0;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int q = max(-32767, min(32767, __float2int_rn(v[j] * inv)));
+    xq[warp][4 * lane + j] = q;
+    sum += q;
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+  __syncwarp();
+  std::uint32_t keep[2] = {0u, 0u};  // word (t', n) with lane = 16·(t' mod 2) + n, register t' / 2
+#pragma unroll
+  for (int tt = 0; tt < 4; ++tt) {
+    const int q = xq[warp][bmma_column(tt, lane)];
+#pragma unroll
+    for (int n = 0; n < 16; ++n) {
+      const std::uint32_t word = __ballot_sync(0xFFFFFFFFu, (q >> n) & 1);
+      if (lane == 16 * (tt & 1) + n) keep[tt >> 1] = word;
+    }
+  }
+  const int src = 16 * (t & 1) + g;
+  const std::uint32_t lo0 = __shfl_sync(0xFFFFFFFFu, keep[0], src), lo1 = __shfl_sync(0xFFFFFFFFu, keep[1], src);
+  const std::uint32_t hi0 = __shfl_sync(0xFFFFFFFFu, keep[0], src + 8), hi1 = __shfl_sync(0xFFFFFFFFu, keep[1], src + 8);
+  reinterpret_cast<uint2*>(xb)[((b * chunks + c) * 32 + lane) * 2 + h] = t < 2 ? make_uint2(lo0, hi0) : make_uint2(lo1, hi1);
+  const float s = m / 32767.0f;
+  if (lane == 0) xs[(b * chunks + c) * 2 + h] = make_float2(2.0f * s, s * float(sum));
+}
+
+//! y[b] = Ŵ_P·x[b] for b < B from the bit planes of bmma_pack_x_kernel. Block: prm.tm row tiles × prm.ks
+//! K slices (warp s·tm + u takes tile u, chunks s, s + ks, …); each warp streams its tile's P planes and
+//! the chunks' scale runs through a cp.async ring in shared memory (the ring of dqmma_kernel), so that
+//! stages_for(P) − 1 chunks are in flight per warp. Per half-chunk and plane: two binary mma per
+//! activation row (planes 0–7 and 8–15 of X); lane 4g + t holds the counts of X planes 2t, 2t + 1,
+//! 8 + 2t, 9 + 2t for rows g and g + 8 and folds them as 4^t·(d0 + 2·d1 + 256·d2 ± 512·d3). Lanes t and
+//! the slices are added in a fixed order at the end (deterministic, no atomics). Weights are requested
+//! before the programmatic-launch wait; the activation planes (the previous kernel's output) after it.
+template <class Element, class Scale, int P, int B>
+__global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_kernel(const FusedParams<Scale> prm,
+                                                                                     const uint4* __restrict__ xb,
+                                                                                     const float4* __restrict__ xs) {
+  constexpr int kStages = stages_for(P);
+  constexpr int kStageU4 = stage_u4<Scale>(P);
+  extern __shared__ uint4 smem_bm[];
+  __shared__ float red[kBmmaMaxWarps * B * 16];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int TM = prm.tm, S = prm.ks;
+  const int wm = warp % TM, wk = warp / TM;
+  const index_t rt = index_t(blockIdx.x) * TM + wm;
+  const int chunks = int(prm.chunks), nbatch = int(prm.batch);
+  const bool live = rt < prm.row_tiles;
+  uint4* ring = smem_bm + warp * (kStages * kStageU4);
+  pdl_launch_dependents();
+
+  const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
+  const uint4* wtile = prm.planes + (live ? rt : 0) * prm.chunks * 32 + lane;
+  const TileScaleRuns<Scale> runs(prm, live ? rt : 0, P);
+  const int fold_shift = prm.fold_shift();
+  const int ng = 4 >> fold_shift;  // scale groups per chunk: 2 for g = 128, else 1
+  const int nb = P + (prm.beta ? 1 : 0);
+  const int G = int(prm.scales.groups);
+  const int n_my = live && wk < chunks ? (chunks - wk + S - 1) / S : 0;
+  // Aligned scale tables whose runs of a chunk take ≤ 32 pieces of 16 bytes (2-byte scales, P ≤ 7): lane
+  // L copies the same piece (j of run (u, b)) of every chunk, so a chunk costs it one address and one
+  // cp.async. Otherwise copy_scale_windows.
+  constexpr int kWin = scale_window<Scale>();
+  constexpr int kRun = int(sizeof(Scale));  // 16-byte pieces per 16-row run
+  const bool fast = prm.aligned_scales && ng * nb * kRun <= 32;
+  const Scale* my_src = nullptr;
+  index_t my_stride = 0;
+  int my_u = 0, my_dst = -1;
+  if (fast && lane < ng * nb * kRun) {
+    const int b = (lane / kRun) % nb, j = lane % kRun;
+    my_u = lane / (kRun * nb);
+    my_src = runs.run(my_u, b) + j * (16 / int(sizeof(Scale)));
+    my_stride = b < P ? index_t(P) * prm.M : prm.M;  // elements from one group's run to the next
+    my_dst = P * 32 + (my_u * (P + 1) + b) * kWin + j;
+  }
+  auto issue = [&](int i) {
+    if (i < n_my) {
+      const int cc = wk + i * S;
+      uint4* slot = ring + (i % kStages) * kStageU4;
+#pragma unroll
+      for (int b = 0; b < P; ++b) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
+      const int grp0 = min(group_of_column(prm, cc * 256), G - 1);
+      if (!fast) {
+        copy_scale_windows<P>(slot + P * 32, runs, grp0, ng, nb, G, prm.planes, lane);
+      } else if (my_dst >= 0) {
+        const bool ok = grp0 + my_u < G;  // the second group of a last chunk half past K has no entries
+        cp_async16_zfill(slot + my_dst, ok ? static_cast<const void*>(my_src + grp0 * my_stride) : prm.planes, ok ? 16 : 0);
+      }
+    }
+    cp_async_commit();
+  };
+  // α or β (b = P) of rows g and g + 8 for scale group grp (window u) of the chunk in `slot`.
+  auto scales2 = [&](const uint4* slot, int u, int grp, int b) {
+    if (fast) {
+      const Scale* sp = reinterpret_cast<const Scale*>(slot + P * 32 + (u * (P + 1) + b) * kWin);
+      return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
+    }
+    return window_scales<P>(slot + P * 32, runs, u, grp, b, g);
+  };
+#pragma unroll
+  for (int i = 0; i < kStages - 1; ++i) issue(i);
+  pdl_wait();  // xb and xs are written by the kernel before this one
+
+  uint4 nx[B];
+  float4 ns[B];
+  auto load_x = [&](int i) {
+    const int cc = wk + i * S;
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      const bool ok = i < n_my && b < nbatch;  // rows past the batch (B rounded up) count zeros
+      nx[b] = ok ? __ldg(xb + (index_t(b) * chunks + cc) * 32 + lane) : make_uint4(0u, 0u, 0u, 0u);
+      ns[b] = ok ? __ldg(xs + index_t(b) * chunks + cc) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+  };
+  load_x(0);
+
+  const int e3 = t == 3 ? -512 : 512;   // weight of X plane 9 + 2t relative to 4^t (plane 15 is −2^15)
+  const float q4 = float(1 << (2 * t));  // 4^t
+  float yacc[B][2];
+#pragma unroll
+  for (int b = 0; b < B; ++b) yacc[b][0] = yacc[b][1] = 0.0f;
+
+  for (int i = 0; i < n_my; ++i) {
+    const int c = wk + i * S;
+    uint4 xv[B];
+    float4 sv[B];
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      xv[b] = nx[b];
+      sv[b] = ns[b];
+    }
+    load_x(i + 1);
+    cp_async_wait<kStages - 2>();
+    __syncwarp();
+    const uint4* slot = ring + (i % kStages) * kStageU4;
+    uint4 q[P];
+#pragma unroll
+    for (int b = 0; b < P; ++b) q[b] = slot[b * 32 + lane];
+    const int grp0 = min(group_of_column(prm, c * 256), G - 1);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int u = (2 * h) >> fold_shift, grp = min(grp0 + u, G - 1);
+      float acc[B][2], asum0 = 0.0f, asum1 = 0.0f;
+#pragma unroll
+      for (int b = 0; b < B; ++b) acc[b][0] = acc[b][1] = 0.0f;
+#pragma unroll
+      for (int pl = 0; pl < P; ++pl) {
+        std::uint32_t a0, a1;
+        bmma_a_operands(component(q[pl], 2 * h), component(q[pl], 2 * h + 1), a0, a1);
+        const float2 al = scales2(slot, u, grp, pl);
+        asum0 += al.x;
+        asum1 += al.y;
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+          int dl[4], dh[4];
+          bmma16x8x128(dl, a0, a1, component(xv[b], 2 * h));
+          bmma16x8x128(dh, a0, a1, component(xv[b], 2 * h + 1));
+          const int s0 = dl[0] + 2 * dl[1] + 256 * dh[0] + e3 * dh[1];
+          const int s1 = dl[2] + 2 * dl[3] + 256 * dh[2] + e3 * dh[3];
+          acc[b][0] = fmaf(al.x, float(s0), acc[b][0]);
+          acc[b][1] = fmaf(al.y, float(s1), acc[b][1]);
+        }
+      }
+      const float2 be = prm.beta ? scales2(slot, u, grp, P) : make_float2(0.0f, 0.0f);
+      const float o0 = be.x - asum0, o1 = be.y - asum1;
+#pragma unroll
+      for (int b = 0; b < B; ++b) {
+        const float s2 = (h ? sv[b].z : sv[b].x) * q4, sx = t == 0 ? (h ? sv[b].w : sv[b].y) : 0.0f;
+        yacc[b][0] = fmaf(s2, acc[b][0], fmaf(o0, sx, yacc[b][0]));
+        yacc[b][1] = fmaf(s2, acc[b][1], fmaf(o1, sx, yacc[b][1]));
+      }
+    }
+    __syncwarp();
+    issue(i + kStages - 1);  // refills the slot read in the previous iteration
+  }
+  cp_async_wait<0>();
+
+  // Lanes t = 0..3 hold shares of the same two rows; then the slices are added in a fixed order.
+#pragma unroll
+  for (int b = 0; b < B; ++b)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      yacc[b][r] += __shfl_xor_sync(0xFFFFFFFFu, yacc[b][r], 1);
+      yacc[b][r] += __shfl_xor_sync(0xFFFFFFFFu, yacc[b][r], 2);
+    }
+  if (t == 0) {
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      red[((wk * TM + wm) * B + b) * 16 + g] = yacc[b][0];
+      red[((wk * TM + wm) * B + b) * 16 + g + 8] = yacc[b][1];
+    }
+  }
+  __syncthreads();
+  Element* y = static_cast<Element*>(prm.y);
+  for (int idx = threadIdx.x; idx < TM * B * 16; idx += blockDim.x) {
+    const int r = idx & 15, uu = (idx >> 4) / B, b = (idx >> 4) % B;
+    const index_t m = (index_t(blockIdx.x) * TM + uu) * 16 + r;
+    if (m >= prm.M || b >= nbatch) continue;
+    float sum = 0.0f;
+    for (int sl = 0; sl < S; ++sl) sum += red[((sl * TM + uu) * B + b) * 16 + r];
+    y[index_t(b) * prm.M + m] = from_f32<Element>(sum);
+  }
+}
+
 // ---- Register-dequantizing warpgroup kernel (wgmma, sm_90a) ---------------------------------------------
 // Built only where the device code is compiled for sm_90a (__CUDA_ARCH_FEAT_SM90_ALL); the host side
 // takes this path only when ANYBCQ_CUDA_SM90A is defined (see Gemm::path).
@@ -1540,6 +1823,9 @@ class Gemm {
     //! path (1, 2, 4, 8); blocks per output tile on the warpgroup path (1, 2, 4, … ≤ Tuning::kWgMaxSplits,
     //! at most one per 256-column chunk); 0 = automatic.
     int k_slices = 0;
+    //! Binary-mma path: launch its two kernels with programmatic dependent launch (sm_90), so that a kernel
+    //! starts fetching weights while the one before it in the stream finishes; results are unchanged.
+    bool pdl = true;
   };
 
   Gemm() = default;
@@ -1587,6 +1873,7 @@ class Gemm {
       return fail(Status::kInvalidProblem);
     }
     const int max_slices = path(a) == GemmPath::kLut            ? detail::kLutMaxSlices
+                           : path(a) == GemmPath::kBinaryMma    ? detail::kBmmaMaxSlices
                            : path(a) == GemmPath::kWgmmaDequant ? Tuning::kWgMaxSplits
                                                                 : Tuning::kDqWarps;
     if (a.k_slices < 0 || a.k_slices > max_slices || (a.k_slices & (a.k_slices - 1)) != 0) {
@@ -1607,13 +1894,18 @@ class Gemm {
          << " and group size ≥ 128 (batch = " << a.batch << ", group = " << w.group << ")";
       return fail(Status::kInvalidProblem);
     }
+    if (a.path == GemmPath::kBinaryMma && (a.batch > detail::kBmmaMaxBatch || w.group == 64)) {
+      os << "path " << to_string(a.path) << " takes batch ≤ " << detail::kBmmaMaxBatch
+         << " and group size ≥ 128 (batch = " << a.batch << ", group = " << w.group << ")";
+      return fail(Status::kInvalidProblem);
+    }
     if (a.path == GemmPath::kWgmmaDequant && !kHaveWgmma) {
       os << "path " << to_string(a.path) << " is not in this build (compile the device code for sm_90a and define "
          << "ANYBCQ_CUDA_SM90A)";
       return fail(Status::kInvalidProblem);
     }
     if (a.row_bits && (a.path == GemmPath::kFusedDequant || a.path == GemmPath::kDequantCublas || a.path == GemmPath::kLut ||
-                       a.path == GemmPath::kWgmmaDequant)) {
+                       a.path == GemmPath::kWgmmaDequant || a.path == GemmPath::kBinaryMma)) {
       os << "path " << to_string(a.path) << " takes one precision per call; per-row precision needs "
          << to_string(GemmPath::kFusedBitSerial) << " (or kAuto)";
       return fail(Status::kInvalidProblem);
@@ -1630,17 +1922,16 @@ class Gemm {
     return Check{};
   }
 
-  //! Path a call takes: a.path if forced, else per-row precision → bit-serial; group ≥ 128 and batch 1
-  //! (or batch ≤ Tuning::kMaxLutBatch with M > K, where the register-dequantizing kernel is weakest) →
-  //! LUT; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
+  //! Path a call takes: a.path if forced, else per-row precision → bit-serial; group ≥ 128 and batch ≤
+  //! Tuning::kMaxBmmaBatch (kMaxBmmaBatchTall when M > K) → binary mma; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
   //! kMaxWgmmaBatch when M ≥ kWgmmaMinRows → warpgroup kernel; batch ≤ kMaxFusedBatch → register-dequantizing;
   //! larger batches → dequantize + cuBLAS. (Crossovers measured on an H100, docs/perf/gpu.md.)
   static GemmPath path(const Arguments& a) {
     if (a.path != GemmPath::kAuto) return a.path;
     if (a.row_bits) return GemmPath::kFusedBitSerial;
     if (a.weights.group != 64 &&
-        (a.batch == 1 || (a.batch <= Tuning::kMaxLutBatch && a.weights.rows > a.weights.cols)))
-      return GemmPath::kLut;
+        (a.batch <= Tuning::kMaxBmmaBatch || (a.batch <= Tuning::kMaxBmmaBatchTall && a.weights.rows > a.weights.cols)))
+      return GemmPath::kBinaryMma;
     if (kHaveWgmma && a.batch <= Tuning::kMaxWgmmaBatch &&
         (a.batch > Tuning::kMaxFusedBatch || (a.batch > Tuning::kWgmmaEarlyBatch && a.weights.rows >= Tuning::kWgmmaMinRows)))
       return GemmPath::kWgmmaDequant;
@@ -1663,6 +1954,19 @@ class Gemm {
     cps = int((chunks + ks - 1) / ks);
   }
 
+  //! Row tiles × K slices per 8-warp block of the binary-mma kernel: the most slices (a power of two ≤ 8,
+  //! ≥ 2 chunks each) that keep the grid within `max_blocks` blocks (one wave).
+  static void bmma_shape(index_t row_tiles, index_t chunks, index_t max_blocks, int forced, int& tm, int& ks) {
+    constexpr int W = detail::kBmmaMaxWarps;
+    ks = forced;
+    if (ks <= 0) {
+      ks = 1;
+      while (2 * ks <= W && 4 * ks <= chunks && (row_tiles * 2 * ks + W - 1) / W <= max_blocks) ks *= 2;
+    }
+    if (ks > W) ks = W;
+    tm = W / ks;
+  }
+
   //! Row tiles × K slices per block of the register-dequantizing kernel: as many slices as keep ≥ 2
   //! chunks each (H100 sweep over five shapes, batch 8–64, p = 2–4: within 4 % of the best split but
   //! for two cells at 9 %).
@@ -1681,6 +1985,7 @@ class Gemm {
   //! split, the fp32 partial sums for the warpgroup kernel; Ŵ_p and cuBLAS's own workspace for
   //! dequantize + cuBLAS).
   static std::size_t workspace_size(const Arguments& a) {
+    if (path(a) == GemmPath::kBinaryMma) return round_up(bmma_bits_bytes(a)) + round_up(bmma_scale_bytes(a));
     if (path(a) == GemmPath::kWgmmaDequant) return round_up(wg_packed_bytes(a)) + wg_partial_bytes(a);
     if (path(a) != GemmPath::kDequantCublas) return 0;
     const std::size_t w = static_cast<std::size_t>(a.weights.rows * a.weights.cols) * sizeof(Element);
@@ -1706,6 +2011,14 @@ class Gemm {
       int cps = 0;
       lut_shape(prm.row_tiles, prm.chunks, a.batch, 2 * index_t(sm_count()), a.k_slices, prm.tm, prm.ks, cps);
       const Status s = launch_lut(prm, a.bits, cps, stream);
+      if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
+      return s;
+    }
+    if (path(a) == GemmPath::kBinaryMma) {
+      bmma_shape(prm.row_tiles, prm.chunks, detail::kDqBlocksPerSm * index_t(sm_count()), a.k_slices, prm.tm, prm.ks);
+      uint4* xb = static_cast<uint4*>(workspace);
+      auto* xs = reinterpret_cast<float2*>(static_cast<char*>(workspace) + round_up(bmma_bits_bytes(a)));
+      const Status s = launch_bmma(prm, a.bits, a.pdl, xb, xs, stream);
       if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     }
@@ -1778,6 +2091,14 @@ class Gemm {
 
  private:
   static std::size_t round_up(std::size_t b) { return (b + 255) / 256 * 256; }
+  //! Bytes of the activation bit planes of the binary-mma path (512 per 256 columns and row) and of their
+  //! per-half-chunk scales (16 per 256 columns and row).
+  static std::size_t bmma_bits_bytes(const Arguments& a) {
+    return static_cast<std::size_t>(a.batch * a.weights.layout.chunks()) * 512;
+  }
+  static std::size_t bmma_scale_bytes(const Arguments& a) {
+    return static_cast<std::size_t>(a.batch * a.weights.layout.chunks()) * 16;
+  }
   //! Bytes of the activations packed for the warpgroup kernel: 16 KiB per 128 batch rows and 64 columns.
   static std::size_t wg_packed_bytes(const Arguments& a) {
     return static_cast<std::size_t>(wg_tile_rows(a.batch) * a.weights.layout.chunks() * 4) * detail::kWgTileU4 * 16;
@@ -1834,6 +2155,13 @@ class Gemm {
   template <class... P, class... A>
   Status launch_grid(void (*kernel)(P...), const index_t (&blocks)[3], int threads, int smem, cudaStream_t stream,
                      const char* what, A... args) {
+    return launch_ex(kernel, blocks, threads, smem, false, stream, what, args...);
+  }
+  //! The same, with programmatic stream serialization when `pdl` (the kernel may launch before the previous
+  //! one in the stream has finished; it calls detail::pdl_wait() before reading that kernel's output).
+  template <class... P, class... A>
+  Status launch_ex(void (*kernel)(P...), const index_t (&blocks)[3], int threads, int smem, bool pdl,
+                   cudaStream_t stream, const char* what, A... args) {
     if (blocks[0] > 0x7fffffff || blocks[1] > 65535 || blocks[2] > 65535) {
       last_error_ = "grid of " + std::to_string(blocks[0]) + " x " + std::to_string(blocks[1]) + " x " +
                     std::to_string(blocks[2]) + " blocks is too large";
@@ -1844,8 +2172,20 @@ class Gemm {
       last_error_ = std::string("cudaFuncSetAttribute failed: ") + cudaGetErrorString(e);
       return Status::kCudaError;
     }
-    kernel<<<dim3(static_cast<unsigned>(blocks[0]), static_cast<unsigned>(blocks[1]), static_cast<unsigned>(blocks[2])),
-             threads, smem, stream>>>(args...);
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(static_cast<unsigned>(blocks[0]), static_cast<unsigned>(blocks[1]), static_cast<unsigned>(blocks[2]));
+    cfg.blockDim = dim3(static_cast<unsigned>(threads));
+    cfg.dynamicSmemBytes = static_cast<std::size_t>(smem);
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = pdl ? 1 : 0;
+    if (const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, static_cast<P>(args)...); e != cudaSuccess) {
+      last_error_ = std::string(what) + " launch failed: " + cudaGetErrorString(e);
+      return Status::kCudaError;
+    }
     if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
       last_error_ = std::string(what) + " launch failed: " + cudaGetErrorString(e);
       return Status::kCudaError;
@@ -1911,6 +2251,31 @@ class Gemm {
                                      "LUT kernel", prm, cps)
                             : launch(detail::lut_mma_kernel<Element, Scale, kP, 2>, blocks, threads, smem, stream,
                                      "LUT kernel", prm, cps);
+    });
+  }
+
+  //! Turns the activations into bit planes (xb, xs), then runs the binary-mma kernel.
+  Status launch_bmma(const detail::FusedParams<Scale>& prm, int planes, bool pdl, uint4* xb, float2* xs,
+                     cudaStream_t stream) {
+    if (const Status s = launch_ex(detail::bmma_pack_x_kernel<Element>, {(2 * prm.chunks + 3) / 4, prm.batch, 1}, 128, 0, pdl,
+                                   stream, "activation bit planes", static_cast<const Element*>(prm.x), xb, xs,
+                                   int(prm.K), int(prm.chunks));
+        s != Status::kSuccess)
+      return s;
+    const auto* xs4 = reinterpret_cast<const float4*>(xs);
+    return with_planes(planes, [&](auto p) {
+      constexpr int kP = decltype(p)::value;
+      const index_t blocks = (prm.row_tiles + prm.tm - 1) / prm.tm;
+      constexpr int smem = detail::kBmmaMaxWarps * detail::stages_for(kP) * detail::stage_u4<Scale>(kP) * 16;
+      auto go = [&](auto kernel) {
+        return launch_ex(kernel, {blocks, 1, 1}, detail::kBmmaMaxWarps * 32, smem, pdl, stream, "binary-mma kernel", prm,
+                         static_cast<const uint4*>(xb), xs4);
+      };
+      switch (prm.batch) {
+        case 1: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 1>);
+        case 2: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 2>);
+        default: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 4>);
+      }
     });
   }
 
