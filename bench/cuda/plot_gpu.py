@@ -56,7 +56,7 @@ def main():
     ax1.set_xticklabels([f"{m}x{k}" for m, k in shapes])
     ax1.axhline(0.85, color="k", ls=":", lw=1)
     ax1.set_ylabel("fraction of roofline (bytes / 3.10 TB/s)")
-    ax1.set_title("batch 1 (cuda::Gemm, LUT path; LutGemv in gpu_gemv.md): fraction of roofline")
+    ax1.set_title("batch 1 (cuda::Gemm, binary-mma path): fraction of roofline")
     ax1.legend(fontsize=7, ncol=2)
 
     # Right: speedup vs cuBLAS fp16 by batch, p = 2 (solid) and p = 4 (dashed).

@@ -42,7 +42,7 @@ def main():
         print(f"| {s[0]}×{s[1]} | {float(cub['us']):.2f} | " + " | ".join(cells) + f" | {' / '.join(fr)} | "
               f"{' / '.join(sp)} |")
 
-    print("\n### All batches: µs per call (speedup vs cuBLAS fp16 in parentheses; path: lut = lookup-table kernel, fused-dq = register-dequantizing kernel, wgmma-dq = the same dequantization feeding warpgroup mma, deq+cublas = dequantize + cuBLAS)\n")
+    print("\n### All batches: µs per call (speedup vs cuBLAS fp16 in parentheses; path: bmma = binary tensor-core kernel on activation bit planes, lut = lookup-table kernel, fused-dq = register-dequantizing kernel, wgmma-dq = the same dequantization feeding warpgroup mma, deq+cublas = dequantize + cuBLAS)\n")
     print("| M×K | batch | cuBLAS fp16 | p=2 | p=3 | p=4 | path |")
     print("|---|---|---|---|---|---|---|")
     for s in shapes:

@@ -1,7 +1,13 @@
 // AnyBCQ — y = x·Ŵ_pᵀ on the GPU at a run-time precision p (per call or per activation row).
 //
 // Paths (the dispatcher picks one; Arguments::path can force one):
-//  * LUT (uniform precision, batch 1, or 2 when M > K; group ≥ 128): CUDA cores, memory bound. Each
+//  * binary mma (uniform precision, batch ≤ Tuning::kMaxBmmaBatch, or ≤ kMaxBmmaBatchTall when M > K;
+//    group ≥ 128): a small kernel turns the activations into 16 bit planes of 16-bit fixed point per
+//    128 columns; each weight plane is counted against them with m16n8k128 AND + POPC mma (16 rows ×
+//    128 columns × 8 activation planes per instruction), the counts folded as Σ_n ±2^n·popc in integers,
+//    then scaled by α and the activation scale. Planes and scale runs stream through a cp.async ring; both
+//    kernels use programmatic dependent launch so that a call's weight stream overlaps the call before.
+//  * LUT (forced only; uniform precision, batch ≤ 2, group ≥ 128): CUDA cores. Each
 //    warp streams one 16-row tile's p planes over a slice of K; the warps of a slice share per-chunk tables
 //    of the 16 signed sums ±x0±x1±x2±x3 of every 4 inputs in shared memory; a weight nibble costs one
 //    PRMT, one LDS and one FADD. The fragment-ordered bits are re-sorted per lane (delta swap and one
