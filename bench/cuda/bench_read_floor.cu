@@ -18,14 +18,9 @@
 #include <cstdlib>
 #include <vector>
 
-#define CHECK(x)                                                                                     \
-  do {                                                                                               \
-    cudaError_t e_ = (x);                                                                            \
-    if (e_ != cudaSuccess) {                                                                         \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));       \
-      std::exit(1);                                                                                  \
-    }                                                                                                \
-  } while (0)
+#include "cuda/graph_timing.cuh"
+
+#define CHECK(x) ANYBCQ_CUDA_CHECK(x)
 
 namespace {
 
@@ -59,35 +54,6 @@ __global__ void fill(uint4* p, std::size_t n, unsigned seed) {
     p[i] = make_uint4(unsigned(i) * 2654435761u ^ seed, unsigned(i >> 7) + seed, unsigned(i) ^ 0x5bd1e995u, seed);
 }
 
-template <class F>
-double time_graph(cudaStream_t s, F&& calls) {
-  cudaGraph_t g;
-  cudaGraphExec_t ex;
-  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  calls();
-  CHECK(cudaStreamEndCapture(s, &g));
-  CHECK(cudaGraphInstantiate(&ex, g, 0));
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 3; ++i) CHECK(cudaGraphLaunch(ex, s));
-  std::vector<float> t;
-  for (int r = 0; r < kReplays; ++r) {
-    CHECK(cudaEventRecord(a, s));
-    CHECK(cudaGraphLaunch(ex, s));
-    CHECK(cudaEventRecord(b, s));
-    CHECK(cudaEventSynchronize(b));
-    float ms;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms);
-  }
-  std::sort(t.begin(), t.end());
-  CHECK(cudaEventDestroy(a));
-  CHECK(cudaEventDestroy(b));
-  CHECK(cudaGraphExecDestroy(ex));
-  CHECK(cudaGraphDestroy(g));
-  return t[t.size() / 2] * 1e3 / kCalls;  // µs per call
-}
 
 // ---- matrix-unit rates ------------------------------------------------------------------------------
 enum class Mma { kF16, kS8, kB1k128, kB1k256 };
@@ -136,29 +102,17 @@ __global__ void __launch_bounds__(256) mma_rate(int iters, unsigned seed, unsign
 template <Mma kind>
 void rate(const char* name, double ops_per_mma, int sms, unsigned* out, cudaStream_t s) {
   const int blocks = sms * 4, iters = 4096;
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
   mma_rate<kind><<<blocks, 256, 0, s>>>(64, 1, out);
   CHECK(cudaGetLastError());
-  std::vector<float> t;
-  for (int r = 0; r < 5; ++r) {
-    CHECK(cudaEventRecord(a, s));
-    mma_rate<kind><<<blocks, 256, 0, s>>>(iters, r + 2, out);
+  int r = 0;
+  const std::vector<float> t = bench::event_times(s, 5, [&] {
+    mma_rate<kind><<<blocks, 256, 0, s>>>(iters, 2 + r++, out);
     CHECK(cudaGetLastError());
-    CHECK(cudaEventRecord(b, s));
-    CHECK(cudaEventSynchronize(b));
-    float ms;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms);
-  }
-  std::sort(t.begin(), t.end());
+  });
   const double mmas = double(blocks) * 8 * iters * 8;  // warps × iterations × chains
   const double sec = t[2] * 1e-3;
   std::printf("%-26s %9.3f ms  %8.1f mma/us/SM  %9.1f Tops (dense, counted as %g ops per mma)\n", name, t[2],
               mmas / sec * 1e-6 / sms, mmas * ops_per_mma / sec * 1e-12, ops_per_mma);
-  CHECK(cudaEventDestroy(a));
-  CHECK(cudaEventDestroy(b));
 }
 
 }  // namespace
@@ -205,7 +159,7 @@ int main() {
           if (bp * th > 2048) continue;
           for (int u : unr) {
             const int blocks = bp * prop.multiProcessorCount;
-            const double us = time_graph(s, [&] {
+            const double us = bench::time_graph(s, kCalls, kReplays, [&] {
               for (int i = 0; i < kCalls; ++i) {
                 const uint4* q = buf[i % copies];
                 if (u == 1) read_kernel<1><<<blocks, th, 0, s>>>(q, n, sink);

@@ -23,6 +23,13 @@ using cuda_test::DeviceBuffer;
 using cuda_test::have_gpu;
 using cuda_test::Host;
 
+//! A weight shape of the tests: M×K, group g, precisions p_min..p_max, symmetric (no β) or not.
+struct WeightCase {
+  index_t M, K, g;
+  int p_min, p_max;
+  bool sym;
+};
+
 inline std::mt19937& rng() {
   static std::mt19937 r(std::random_device{}());
   return r;
@@ -213,11 +220,7 @@ void fused_small() {
 template <class E>
 void binary_mma() {
   if (!have_gpu()) return;
-  struct Case {
-    index_t M, K, g;
-    int p_min, p_max;
-    bool sym;
-  };
+  using Case = WeightCase;
   for (const Case c : {Case{37, 256, 128, 2, 4, false}, Case{45, 96, 96, 2, 4, false}, Case{19, 544, 544, 2, 4, false},
                        Case{50, 768, 256, 2, 4, true}, Case{211, 1280, 128, 1, 5, false}, Case{83, 4160, 4160, 2, 4, false}}) {
     const auto w = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
@@ -246,11 +249,7 @@ void binary_mma() {
 template <class E>
 void fused_shapes() {
   if (!have_gpu()) return;
-  struct Case {
-    index_t M, K, g;
-    int p_min, p_max;
-    bool sym;
-  };
+  using Case = WeightCase;
   for (const Case c : {Case{1003, 4096, 128, 2, 4, false}, Case{517, 2048, 64, 1, 3, false},
                        Case{333, 1536, 256, 2, 5, true}, Case{129, 4096, 4096, 2, 4, false}}) {
     const auto w = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
@@ -287,11 +286,7 @@ void wgmma_dequant() {
     MESSAGE("this build has no sm_90a code: wgmma-dq not tested");
     return;
   }
-  struct Case {
-    index_t M, K, g;
-    int p_min, p_max;
-    bool sym;
-  };
+  using Case = WeightCase;
   for (const Case c : {Case{1003, 4096, 128, 2, 4, false}, Case{517, 2048, 64, 1, 3, false}, Case{333, 1536, 256, 2, 5, true},
                        Case{83, 4160, 4160, 2, 4, false}, Case{64, 512, 128, 2, 4, false}, Case{19, 96, 96, 1, 2, false}}) {
     const auto w = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
