@@ -51,6 +51,39 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
   CHECK(std::sqrt(num / den) < 2e-3);
 }
 
+TEST_CASE("binary-mma operands: A bits from MmaTiled words line up with the B columns (host)") {
+  // For every lane and half-chunk, each bit of the two MmaTiled words a lane loads lands in exactly one
+  // bit of the A registers: row g's bits in a0, row g + 8's in a1, at the position i whose B column
+  // bmma_column(t, i) + 128·h is that bit's column. Runs without a GPU.
+  using layout::MmaTiled;
+  for (int lane = 0; lane < 32; ++lane) {
+    const int g = lane >> 2, t = lane & 3;
+    for (int h = 0; h < 2; ++h) {
+      std::uint32_t seen0 = 0, seen1 = 0;
+      for (int w = 2 * h; w < 2 * h + 2; ++w)
+        for (int q = 0; q < 32; ++q) {
+          const auto c = MmaTiled::coord(lane, w, q);
+          std::uint32_t a0 = 0, a1 = 0;
+          const std::uint32_t v = 1u << q;
+          cuda::detail::bmma_a_operands(w == 2 * h ? v : 0u, w == 2 * h ? 0u : v, a0, a1);
+          CAPTURE(lane);
+          CAPTURE(w);
+          CAPTURE(q);
+          REQUIRE(((a0 == 0) != (a1 == 0)));  // exactly one register takes the bit …
+          const std::uint32_t a = a0 | a1;
+          REQUIRE((a & (a - 1)) == 0u);        // … as exactly one bit
+          int i = 0;
+          while (!((a >> i) & 1u)) ++i;
+          CHECK(c.row == (a0 ? g : g + 8));
+          CHECK(c.col == cuda::detail::bmma_column(t, i) + 128 * h);
+          (a0 ? seen0 : seen1) |= a;
+        }
+      CHECK(seen0 == 0xFFFFFFFFu);  // every A bit is fed
+      CHECK(seen1 == 0xFFFFFFFFu);
+    }
+  }
+}
+
 TEST_CASE("can_implement names what it cannot take") {
   // Host-only checks: no GPU needed.
   auto w = random_weights(40, 256, 64, 2, 3);

@@ -1271,7 +1271,7 @@ __host__ __device__ constexpr int bmma_column(int t, int i) {
 //! A operand (rows g and g + 8, 32 columns each) of one half-chunk from the lane's two MmaTiled words
 //! v0 (columns 0–63) and v1 (64–127): even bits of a word are row g, odd bits row g + 8. Row g takes
 //! v0's even bits in place and v1's even bits shifted to the odd positions; row g + 8 the reverse.
-__device__ __forceinline__ void bmma_a_operands(std::uint32_t v0, std::uint32_t v1, std::uint32_t& a0, std::uint32_t& a1) {
+ANYBCQ_HOST_DEVICE __forceinline__ void bmma_a_operands(std::uint32_t v0, std::uint32_t v1, std::uint32_t& a0, std::uint32_t& a1) {
   a0 = (v0 & 0x55555555u) | ((v1 << 1) & 0xAAAAAAAAu);
   a1 = ((v0 >> 1) & 0x55555555u) | (v1 & 0xAAAAAAAAu);
 }
