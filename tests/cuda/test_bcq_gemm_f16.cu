@@ -1,5 +1,6 @@
 // CUDA GEMV/GEMM at run-time precision (f16 activations), checked against the float64 CPU reference.
 #include <memory>
+#include <utility>
 
 #include "cuda/gemm_test_common.cuh"
 
@@ -280,59 +281,65 @@ TEST_CASE("programmatic dependent launch: a call that reads the previous call's 
   if (!have_gpu()) return;
   // y1 = Ŵ·x, y2 = Ŵ·y1, …: each call's activations are the output of the call before it on the same
   // stream, with no synchronization between them. The chain must equal the same calls synchronized one by
-  // one, bit for bit, eager and replayed from a graph.
+  // one, bit for bit, eager and replayed from a graph; at batch 1 (binary-mma path) and 8
+  // (register-dequantizing path).
   // Symmetric weights on K = 1024 grow the activations by about 2.6× per call: all six stay finite in fp16.
   const index_t K = 1024;
   const auto w = random_weights(K, K, 128, 2, 4, true);
   const cuda::DeviceWeights<> dw(w);
-  const auto x = random_x<__half>(1, K);
-  constexpr int kLinks = 6;
-  std::vector<std::unique_ptr<DeviceBuffer<__half>>> bufs;
-  for (int i = 0; i <= kLinks; ++i) bufs.push_back(std::make_unique<DeviceBuffer<__half>>(static_cast<std::size_t>(K)));
-  auto buf = [&](int i) -> DeviceBuffer<__half>& { return *bufs[static_cast<std::size_t>(i)]; };
-  buf(0).upload(x.data());
-  cuda::Gemm<__half> gemm;
-  auto args = [&](int i) {
-    cuda::Gemm<__half>::Arguments a;
-    a.weights = dw.view();
-    a.x = buf(i).ptr;
-    a.y = buf(i + 1).ptr;
-    a.batch = 1;
-    a.bits = 2 + i % 3;
-    return a;
-  };
-  REQUIRE(cuda::Gemm<__half>::path(args(0)) == cuda::GemmPath::kBinaryMma);
-  const std::size_t wsb = cuda::Gemm<__half>::workspace_size(args(0));
-  DeviceBuffer<unsigned char> ws(wsb);
-  cudaStream_t s;
-  ANYBCQ_CUDA_CHECK(cudaStreamCreate(&s));
-  auto chain = [&](bool sync) {
+  for (const auto& cfg : {std::pair{index_t(1), cuda::GemmPath::kBinaryMma},
+                          std::pair{index_t(8), cuda::GemmPath::kFusedDequant}}) {
+    const index_t n = cfg.first;
+    CAPTURE(n);
+    const auto x = random_x<__half>(n, K);
+    constexpr int kLinks = 6;
+    std::vector<std::unique_ptr<DeviceBuffer<__half>>> bufs;
+    for (int i = 0; i <= kLinks; ++i) bufs.push_back(std::make_unique<DeviceBuffer<__half>>(static_cast<std::size_t>(n * K)));
+    auto buf = [&](int i) -> DeviceBuffer<__half>& { return *bufs[static_cast<std::size_t>(i)]; };
+    buf(0).upload(x.data());
+    cuda::Gemm<__half> gemm;
+    auto args = [&](int i) {
+      cuda::Gemm<__half>::Arguments a;
+      a.weights = dw.view();
+      a.x = buf(i).ptr;
+      a.y = buf(i + 1).ptr;
+      a.batch = n;
+      a.bits = 2 + i % 3;
+      return a;
+    };
+    REQUIRE(cuda::Gemm<__half>::path(args(0)) == cfg.second);
+    const std::size_t wsb = cuda::Gemm<__half>::workspace_size(args(0));
+    DeviceBuffer<unsigned char> ws(wsb);
+    cudaStream_t s;
+    ANYBCQ_CUDA_CHECK(cudaStreamCreate(&s));
+    auto chain = [&](bool sync) {
+      for (int i = 1; i <= kLinks; ++i) buf(i).poison();
+      for (int i = 0; i < kLinks; ++i) {
+        REQUIRE(gemm.run(args(i), ws.ptr, wsb, s) == cuda::Status::kSuccess);
+        if (sync) ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+      }
+      ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+      std::vector<half_t> out(static_cast<std::size_t>(kLinks * n * K));
+      for (int i = 1; i <= kLinks; ++i) buf(i).download(out.data() + (i - 1) * n * K);
+      return out;
+    };
+    const auto ref = chain(true);
+    for (const half_t v : ref) REQUIRE(std::isfinite(to_float(v)));
+    for (int rep = 0; rep < 3; ++rep) CHECK(std::memcmp(chain(false).data(), ref.data(), ref.size() * sizeof(half_t)) == 0);
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
     for (int i = 1; i <= kLinks; ++i) buf(i).poison();
-    for (int i = 0; i < kLinks; ++i) {
-      REQUIRE(gemm.run(args(i), ws.ptr, wsb, s) == cuda::Status::kSuccess);
-      if (sync) ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
-    }
+    ANYBCQ_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    for (int i = 0; i < kLinks; ++i) REQUIRE(gemm.run(args(i), ws.ptr, wsb, s) == cuda::Status::kSuccess);
+    ANYBCQ_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+    ANYBCQ_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    ANYBCQ_CUDA_CHECK(cudaGraphLaunch(exec, s));
     ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
-    std::vector<half_t> out(static_cast<std::size_t>(kLinks * K));
-    for (int i = 1; i <= kLinks; ++i) buf(i).download(out.data() + (i - 1) * K);
-    return out;
-  };
-  const auto ref = chain(true);
-  for (const half_t v : ref) REQUIRE(std::isfinite(to_float(v)));
-  for (int rep = 0; rep < 3; ++rep) CHECK(std::memcmp(chain(false).data(), ref.data(), ref.size() * sizeof(half_t)) == 0);
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  for (int i = 1; i <= kLinks; ++i) buf(i).poison();
-  ANYBCQ_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  for (int i = 0; i < kLinks; ++i) REQUIRE(gemm.run(args(i), ws.ptr, wsb, s) == cuda::Status::kSuccess);
-  ANYBCQ_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
-  ANYBCQ_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  ANYBCQ_CUDA_CHECK(cudaGraphLaunch(exec, s));
-  ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
-  std::vector<half_t> out(ref.size());
-  for (int i = 1; i <= kLinks; ++i) buf(i).download(out.data() + (i - 1) * K);
-  CHECK(std::memcmp(out.data(), ref.data(), ref.size() * sizeof(half_t)) == 0);
-  ANYBCQ_CUDA_CHECK(cudaGraphExecDestroy(exec));
-  ANYBCQ_CUDA_CHECK(cudaGraphDestroy(graph));
-  ANYBCQ_CUDA_CHECK(cudaStreamDestroy(s));
+    std::vector<half_t> out(ref.size());
+    for (int i = 1; i <= kLinks; ++i) buf(i).download(out.data() + (i - 1) * n * K);
+    CHECK(std::memcmp(out.data(), ref.data(), ref.size() * sizeof(half_t)) == 0);
+    ANYBCQ_CUDA_CHECK(cudaGraphExecDestroy(exec));
+    ANYBCQ_CUDA_CHECK(cudaGraphDestroy(graph));
+    ANYBCQ_CUDA_CHECK(cudaStreamDestroy(s));
+  }
 }

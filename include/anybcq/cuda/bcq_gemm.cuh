@@ -797,7 +797,8 @@ __device__ __forceinline__ void dequant_step(const std::uint32_t (&words)[kPlane
 //! and runs one m16n8k16 mma per 8 batch rows with fp32 accumulation. Activations are loaded two
 //! 64-column words ahead (NT ≤ 2); whole chunks use them in place without per-word checks. The ks
 //! partial sums of a row tile are added in shared memory in slice order (deterministic, no atomics);
-//! every output is written once.
+//! every output is written once. With programmatic dependent launch, the first ring stages are requested
+//! before the wait for the previous kernel, activations and outputs touched after it.
 template <class Tuning, class Element, class Scale, int kPlanes, int NT>
 __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_kernel(const FusedParams<Scale> prm) {
   constexpr bool kPrefetchX = NT <= 2;
@@ -814,6 +815,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
   const int K = int(prm.K), chunks = int(prm.chunks);
   extern __shared__ uint4 smem_dq[];
   uint4* ring = smem_dq + warp * (kStages * kStageU4);
+  pdl_launch_dependents();
 
   // kCh independent accumulator chains (mma step s feeds chain s mod kCh), added in a fixed order.
   constexpr int kCh = NT <= 2 ? 2 : 1;
@@ -852,6 +854,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     };
 #pragma unroll
     for (int i = 0; i < kStages - 1; ++i) issue(i);
+    pdl_wait();  // weights are requested; activations may be the previous kernel's output
 
     // Activations two 64-column words ahead (NT ≤ 2): at the start of word w, xq[w mod 2] holds word w.
     std::uint32_t xq[2][NT][8];
@@ -933,6 +936,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     cp_async_wait<0>();
   }
 
+  pdl_wait();  // (again for warps without a row tile) y may still be read by the kernel before
   // Sum the ks slices of each row tile in slice order, then write. The reduction buffer follows the rings.
   float* red = reinterpret_cast<float*>(smem_dq + Tuning::kDqWarps * kStages * kStageU4);  // [ks][tm][NT·4][32]
   const int per_tile = NT * 4 * 32;
@@ -1829,8 +1833,9 @@ class Gemm {
     //! path (1, 2, 4, 8); blocks per output tile on the warpgroup path (1, 2, 4, … ≤ Tuning::kWgMaxSplits,
     //! at most one per 256-column chunk); 0 = automatic.
     int k_slices = 0;
-    //! Binary-mma path: launch its two kernels with programmatic dependent launch (sm_90), so that a kernel
-    //! starts fetching weights while the one before it in the stream finishes; results are unchanged.
+    //! Binary-mma and register-dequantizing paths: launch with programmatic dependent launch (sm_90), so
+    //! that a kernel starts fetching weights while the one before it in the stream finishes; results are
+    //! unchanged.
     bool pdl = true;
   };
 
@@ -2033,7 +2038,7 @@ class Gemm {
       const int nt = n_tiles <= 1 ? 1 : n_tiles <= 2 ? 2 : 4;
       prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
       dq_shape(prm.chunks, a.k_slices, prm.tm, prm.ks);
-      const Status s = launch_dq(prm, a.bits, nt, stream);
+      const Status s = launch_dq(prm, a.bits, nt, a.pdl, stream);
       if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     }
@@ -2232,19 +2237,19 @@ class Gemm {
   }
 
   template <int kPlanes, int NT>
-  Status launch_dq_one(const detail::FusedParams<Scale>& prm, cudaStream_t stream) {
+  Status launch_dq_one(const detail::FusedParams<Scale>& prm, bool pdl, cudaStream_t stream) {
     constexpr int smem = Tuning::kDqWarps * (detail::stages_for(kPlanes) * detail::stage_u4<Scale>(kPlanes) * 16 +
                                              NT * 4 * 32 * int(sizeof(float)));
-    return launch(detail::dqmma_kernel<Tuning, Element, Scale, kPlanes, NT>,
-                  (prm.row_tiles + prm.tm - 1) / prm.tm * prm.batch_blocks, Tuning::kDqWarps * 32, smem, stream,
-                  "register-dequantizing kernel", prm);
+    return launch_ex(detail::dqmma_kernel<Tuning, Element, Scale, kPlanes, NT>,
+                     {(prm.row_tiles + prm.tm - 1) / prm.tm * prm.batch_blocks, 1, 1}, Tuning::kDqWarps * 32, smem, pdl,
+                     stream, "register-dequantizing kernel", prm);
   }
-  Status launch_dq(const detail::FusedParams<Scale>& prm, int planes, int nt, cudaStream_t stream) {
+  Status launch_dq(const detail::FusedParams<Scale>& prm, int planes, int nt, bool pdl, cudaStream_t stream) {
     return with_planes(planes, [&](auto p) {
       constexpr int kP = decltype(p)::value;
-      return nt == 1 ? launch_dq_one<kP, 1>(prm, stream)
-           : nt == 2 ? launch_dq_one<kP, 2>(prm, stream)
-                     : launch_dq_one<kP, 4>(prm, stream);
+      return nt == 1 ? launch_dq_one<kP, 1>(prm, pdl, stream)
+           : nt == 2 ? launch_dq_one<kP, 2>(prm, pdl, stream)
+                     : launch_dq_one<kP, 4>(prm, pdl, stream);
     });
   }
 
