@@ -1833,9 +1833,9 @@ class Gemm {
     //! path (1, 2, 4, 8); blocks per output tile on the warpgroup path (1, 2, 4, … ≤ Tuning::kWgMaxSplits,
     //! at most one per 256-column chunk); 0 = automatic.
     int k_slices = 0;
-    //! Binary-mma and register-dequantizing paths: launch with programmatic dependent launch (sm_90), so
-    //! that a kernel starts fetching weights while the one before it in the stream finishes; results are
-    //! unchanged.
+    //! Binary-mma and register-dequantizing paths: launch with programmatic dependent launch, so that a
+    //! kernel starts fetching weights while the one before it in the stream finishes; results are
+    //! unchanged. A compute capability 9.0 feature: set false for builds that run on older devices.
     bool pdl = true;
   };
 
