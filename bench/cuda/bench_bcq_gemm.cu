@@ -272,14 +272,15 @@ int main(int argc, char** argv) {
           return 1;
         }
         const cuda::GemmPath taken = cuda::Gemm<__half>::path(args[0]);
-        const bool lut = taken == cuda::GemmPath::kLut || taken == cuda::GemmPath::kBinaryMma,
+        // Batch-1 paths (LUT, binary mma) and the warpgroup kernel sweep their own splits; others fused-dq's.
+        const bool gemv = taken == cuda::GemmPath::kLut || taken == cuda::GemmPath::kBinaryMma,
                    wg = taken == cuda::GemmPath::kWgmmaDequant;
         if (sweep) {
-          const int max_ks = lut ? 8 : wg ? cuda::DefaultTuning::kWgMaxSplits : cuda::DefaultTuning::kDqWarps;
+          const int max_ks = gemv ? 8 : wg ? cuda::DefaultTuning::kWgMaxSplits : cuda::DefaultTuning::kDqWarps;
           for (int ks = 1; ks <= max_ks; ks *= 2) {
             auto a2 = args;
             for (auto& x2 : a2) {
-              x2.path = lut || wg ? taken : cuda::GemmPath::kFusedDequant;
+              x2.path = gemv || wg ? taken : cuda::GemmPath::kFusedDequant;
               x2.k_slices = ks;
             }
             const std::size_t need2 = cuda::Gemm<__half>::workspace_size(a2[0]);

@@ -1310,9 +1310,8 @@ __global__ void __launch_bounds__(128) bmma_pack_x_kernel(const Element* __restr
 #pragma unroll
     for (int j = 0; j < 4; ++j) v[j] = static_cast<float>(e[j]);
   }
-  float m = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+  const float m = warp_all_reduce(fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3]))),
+                                  [](float u, float w) { return fmaxf(u, w); });
   const float inv = m > 0.0f ? 32767.0f / m : 0.0f;
   int sum = 0;
 #pragma unroll
@@ -1321,8 +1320,7 @@ __global__ void __launch_bounds__(128) bmma_pack_x_kernel(const Element* __restr
     xq[warp][4 * lane + j] = q;
     sum += q;
   }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+  sum = warp_all_reduce(sum, [](int u, int w) { return u + w; });
   __syncwarp();
   std::uint32_t keep[2] = {0u, 0u};  // word (t', n) with lane = 16·(t' mod 2) + n, register t' / 2
 #pragma unroll

@@ -73,6 +73,14 @@ __device__ __forceinline__ float scale_to_float(half_t s) { return __half2float(
 __device__ __forceinline__ float scale_to_float(bfloat16_t s) { return __uint_as_float(std::uint32_t(s.bits) << 16); }
 __device__ __forceinline__ float scale_to_float(float s) { return s; }
 
+//! v combined over the 32 lanes of a warp with op (a five-step butterfly; every lane gets the result).
+template <class T, class Op>
+__device__ __forceinline__ T warp_all_reduce(T v, Op op) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+  return v;
+}
+
 template <class E>
 __device__ __forceinline__ E from_f32(float v);
 template <>

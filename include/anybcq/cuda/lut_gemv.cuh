@@ -207,9 +207,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32)
           xr[b], reinterpret_cast<float*>(gemv_smem + tab0 + b * kGemvTableBytes + lane * kGemvTableStride));
     if (has_beta) {
 #pragma unroll
-      for (int b = 0; b < B; ++b)
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) sx[b] += __shfl_xor_sync(0xFFFFFFFFu, sx[b], o);
+      for (int b = 0; b < B; ++b) sx[b] = warp_all_reduce(sx[b], [](float u, float v) { return u + v; });
     }
     __syncwarp();
 
