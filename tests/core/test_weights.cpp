@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cstdint>
+
 #include "anybcq/core/weights.hpp"
 #include "anybcq/cpu/dequantize.hpp"
 #include "anybcq/layout/interleaved.hpp"
@@ -55,4 +57,24 @@ TEST_CASE("MultiPrecisionWeights: views, sizes and conversion between layouts an
   CHECK(s.beta().empty());
   CHECK(s.view(2).beta == nullptr);
   CHECK(s.view(2).beta_at(0, 0) == 0.0f);
+}
+
+TEST_CASE("BulkAllocator: cache-line aligned, 2 MiB aligned from 2 MiB, usable storage") {
+  const auto addr = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p); };
+  bulk_vector<std::uint32_t> small(1000, 7u);
+  CHECK(addr(small.data()) % 64 == 0);
+  const std::size_t n = (std::size_t(5) << 20) / 4 + 3;  // 5 MiB and a bit: huge-page aligned
+  bulk_vector<std::uint32_t> big(n);
+  CHECK(addr(big.data()) % BulkAllocator<std::uint32_t>::kHugePage == 0);
+  for (std::size_t i = 0; i < n; ++i) big[i] = std::uint32_t(i * 2654435761u);
+  bulk_vector<std::uint32_t> copy = big;  // copies allocate and free through the same rule
+  CHECK(copy == big);
+  big.resize(10);
+  big.shrink_to_fit();
+  CHECK(addr(big.data()) % 64 == 0);
+  CHECK(big[9] == std::uint32_t(9 * 2654435761u));
+  // the weight object stores its planes and scales in it
+  MultiPrecisionWeights<layout::PlaneMajor, half_t> w(BcqShape{4096, 1024, 128, 2, 4, false});
+  CHECK(addr(w.planes().data()) % BulkAllocator<std::uint32_t>::kHugePage == 0);  // 4096·1024·4 bits = 2 MiB
+  CHECK(addr(w.alpha().data()) % 64 == 0);
 }

@@ -7,6 +7,7 @@
 
 #include "anybcq/core/config.hpp"
 #include "anybcq/core/error.hpp"
+#include "anybcq/core/memory.hpp"
 #include "anybcq/core/numeric.hpp"
 #include "anybcq/layout/concepts.hpp"
 #include "anybcq/layout/pack.hpp"
@@ -132,12 +133,13 @@ class MultiPrecisionWeights {
   const Layout& layout() const { return layout_; }
   const layout::ScaleLayout& scale_layout() const { return scales_; }
 
-  std::vector<std::uint32_t>& planes() { return planes_; }
-  const std::vector<std::uint32_t>& planes() const { return planes_; }
-  std::vector<Scale>& alpha() { return alpha_; }
-  const std::vector<Scale>& alpha() const { return alpha_; }
-  std::vector<Scale>& beta() { return beta_; }
-  const std::vector<Scale>& beta() const { return beta_; }
+  //! Storage (bulk_vector: std::vector on BulkAllocator, huge pages where the system offers them).
+  bulk_vector<std::uint32_t>& planes() { return planes_; }
+  const bulk_vector<std::uint32_t>& planes() const { return planes_; }
+  bulk_vector<Scale>& alpha() { return alpha_; }
+  const bulk_vector<Scale>& alpha() const { return alpha_; }
+  bulk_vector<Scale>& beta() { return beta_; }
+  const bulk_vector<Scale>& beta() const { return beta_; }
 
   void check_bits(int p) const {
     ANYBCQ_REQUIRE(p >= shape_.p_min && p <= shape_.p_max, "precision p = ", p,
@@ -187,9 +189,9 @@ class MultiPrecisionWeights {
   BcqShape shape_{};
   Layout layout_{};
   layout::ScaleLayout scales_{};
-  std::vector<std::uint32_t> planes_;
-  std::vector<Scale> alpha_;
-  std::vector<Scale> beta_;
+  bulk_vector<std::uint32_t> planes_;
+  bulk_vector<Scale> alpha_;
+  bulk_vector<Scale> beta_;
 };
 
 ANYBCQ_NAMESPACE_END

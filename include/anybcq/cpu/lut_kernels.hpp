@@ -185,6 +185,7 @@ ANYBCQ_TARGET_AVX512 void lut_block_avx512(const LutTileArgs<Scale>& a, index_t 
   lut_act_rows<NB>(a, act, tabs, sc);
   for (index_t i = 0; i < index_t(tb) * P * NB * 16; i += 16) _mm512_store_ps(zbuf + i, _mm512_setzero_ps());
   if ((t0 + tb) * 16 < a.rows) lut_prefetch_scales(a.scales, t0 + tb, tb, a.groups, P, _MM_HINT_T0);  // next block
+  const index_t tiles = (a.rows + 15) / 16, first = cw < a.k_words ? cw : a.k_words;
   for (index_t c0 = 0; c0 < a.k_words; c0 += cw) {
     const index_t c1 = c0 + cw < a.k_words ? c0 + cw : a.k_words;
     const index_t n1 = c1 + cw < a.k_words ? c1 + cw : a.k_words;  // next chunk, fetched into L2 now
@@ -192,9 +193,14 @@ ANYBCQ_TARGET_AVX512 void lut_block_avx512(const LutTileArgs<Scale>& a, index_t 
       const index_t m0 = (t0 + t) * 16;
       const index_t valid = a.rows - m0 < 16 ? a.rows - m0 : 16;
       const __mmask16 k = static_cast<__mmask16>((1u << valid) - 1u);
+      // in the last chunk, the first chunk of the same tile and plane of the next block (4-5% cold)
+      const bool ahead = c1 == a.k_words && t0 + tb + t < tiles;
       for (int b = 0; b < P; ++b) {
         const std::uint32_t* wp = a.planes + b * a.plane_words + (t0 + t) * a.k_words * 16;
         for (index_t kw = c1; kw < n1; ++kw) _mm_prefetch(reinterpret_cast<const char*>(wp + kw * 16), _MM_HINT_T1);
+        if (ahead)
+          for (index_t kw = 0; kw < first; ++kw)
+            _mm_prefetch(reinterpret_cast<const char*>(wp + (index_t(tb) * a.k_words + kw) * 16), _MM_HINT_T1);
         float* zp = zbuf + (index_t(t) * P + b) * NB * 16;
         __m512 z[NB];
         for (int n = 0; n < NB; ++n) z[n] = _mm512_load_ps(zp + n * 16);

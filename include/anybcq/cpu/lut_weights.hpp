@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "anybcq/core/config.hpp"
+#include "anybcq/core/memory.hpp"
 #include "anybcq/core/numeric.hpp"
 #include "anybcq/core/weights.hpp"
 #include "anybcq/layout/row_tiled.hpp"
@@ -101,7 +102,7 @@ class LutScales {
   int p_min_ = 0;
   index_t tiles_ = 0, groups_ = 0;
   std::vector<index_t> a_off_, b_off_;
-  std::vector<Scale> alpha_, beta_;
+  bulk_vector<Scale> alpha_, beta_;
 };
 
 //! RowTiled weights and their tiled scale copy: what the CPU lookup-table kernels read fastest.
