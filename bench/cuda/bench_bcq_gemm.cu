@@ -6,6 +6,8 @@
 // Inputs are fresh random values per configuration (never zeros); every launch's error is checked.
 //
 // Usage: bench_bcq_gemm [--quick] [--csv FILE]
+// Where the binary-mma path is taken, a second row "bmma+reuse" times the same calls with
+// Arguments::reuse_packed_x (activation bit planes packed once, as for K and V after Q).
 //   roofline = bytes that must move / kPeakBytesPerSecond (3.10 TB/s, the H100 streaming-read ceiling
 //   measured with the reference numbers); bytes for AnyBCQ at p: p·M·K/8 + (p+1)·(K/128)·M·2 + x + y.
 #include <cublas_v2.h>
@@ -303,6 +305,22 @@ int main(int argc, char** argv) {
         if (csv)
           std::fprintf(csv, "%ld,%ld,%ld,%d,%s,%.3f,%.3f,%.3f,%.4f,%.4f,%.1f\n", long(M), long(K), long(n), p, path, t,
                        t_fp16, roof, roof / t, t_fp16 / t, bytes / (t * 1e3));
+        if (taken == cuda::GemmPath::kBinaryMma) {
+          // The same calls taking the activations' bit planes from the workspace (Arguments::reuse_packed_x,
+          // as for K and V after Q): no packing kernel. The workspace holds this x's planes from the calls
+          // just timed. Printed only (not in the CSV, whose rows are one per path taken).
+          auto a2 = args;
+          for (auto& x2 : a2) x2.reuse_packed_x = true;
+          bool ok2 = false;
+          const double t2 = time_ours(gemm, a2, ws, ws_bytes, y, bad, n, M, s, ok2);
+          if (!ok2) {
+            std::fprintf(stderr, "%ld x %ld batch %ld p %d (reused bit planes): outputs not finite\n", long(M), long(K),
+                         long(n), p);
+            return 1;
+          }
+          std::printf("%5ldx%-5ld %5ld %2d %-10s %9.2f %9.2f %9.2f %5.0f%% %8.0f %7.2fx\n", long(M), long(K), long(n), p,
+                      "bmma+reuse", t2, t_fp16, roof, 100 * roof / t2, bytes / (t2 * 1e3), t_fp16 / t2);
+        }
       }
     }
     std::fflush(stdout);

@@ -1,4 +1,5 @@
 // CUDA GEMV/GEMM at run-time precision (f16 activations), checked against the float64 CPU reference.
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -220,6 +221,22 @@ TEST_CASE("can_implement names what it cannot take") {
     CHECK(c.status == cuda::Status::kInvalidProblem);
     CHECK(c.message.find("sm_90a") != std::string::npos);
   }
+  // Reusing packed activations needs the binary-mma path; there x may be null.
+  b = a;
+  b.reuse_packed_x = true;
+  r = cuda::Gemm<__half>::can_implement(b);  // group 64: register-dequantizing path
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("reuse_packed_x") != std::string::npos);
+  b.weights.group = 128;
+  b.weights.scales.groups = 2;
+  b.batch = 1;
+  b.x = nullptr;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kBinaryMma);
+  CHECK(cuda::Gemm<__half>::can_implement(b).ok());
+  b.batch = 8;
+  CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kInvalidProblem);
+  b.reuse_packed_x = false;
+  CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kMisalignedOperand);  // x is read again
   // run() reports, never launches, on a bad problem.
   cuda::Gemm<__half> gemm;
   b = a;
@@ -275,6 +292,90 @@ TEST_CASE("CUDA graph capture: replays equal the eager result") {
     ANYBCQ_CUDA_CHECK(cudaGraphDestroy(graph));
     ANYBCQ_CUDA_CHECK(cudaStreamDestroy(s));
   }
+}
+
+TEST_CASE("binary-mma path: calls that reuse the packed activations equal calls that pack their own") {
+  if (!have_gpu()) return;
+  // Three matrices on one input (the Q/K/V pattern), K = 640 (a partial last chunk), odd M > K (so that
+  // batch 3 and 4 take the binary-mma path too), batch 1..4:
+  // the first call packs x, the next two take its bit planes from the workspace, with no synchronization
+  // in between, eager and from a graph, with and without programmatic launch. Each output must equal the
+  // same call made on its own, bit for bit, and every element must be written.
+  const index_t K = 640;
+  const index_t Ms[3] = {1001, 657, 1517};
+  std::vector<std::unique_ptr<cuda::DeviceWeights<>>> dw;
+  for (int j = 0; j < 3; ++j) dw.push_back(std::make_unique<cuda::DeviceWeights<>>(random_weights(Ms[j], K, 128, 2, 4, j == 1)));
+  cudaStream_t s;
+  ANYBCQ_CUDA_CHECK(cudaStreamCreate(&s));
+  cuda::Gemm<__half> gemm;
+  for (index_t n = 1; n <= 4; ++n)
+    for (const bool pdl : {true, false}) {
+      CAPTURE(n);
+      CAPTURE(pdl);
+      const auto x = random_x<__half>(n, K);
+      DeviceBuffer<__half> dx(static_cast<std::size_t>(n * K));
+      dx.upload(x.data());
+      std::vector<std::unique_ptr<DeviceBuffer<__half>>> ys;
+      for (int j = 0; j < 3; ++j) ys.push_back(std::make_unique<DeviceBuffer<__half>>(static_cast<std::size_t>(n * Ms[j])));
+      auto args = [&](int j, bool reuse) {
+        cuda::Gemm<__half>::Arguments a;
+        a.weights = dw[std::size_t(j)]->view();
+        a.x = reuse ? nullptr : dx.ptr;
+        a.y = ys[std::size_t(j)]->ptr;
+        a.batch = n;
+        a.bits = 2 + (j + int(n)) % 3;
+        a.pdl = pdl;
+        a.reuse_packed_x = reuse;
+        return a;
+      };
+      for (int j = 0; j < 3; ++j) REQUIRE(cuda::Gemm<__half>::path(args(j, false)) == cuda::GemmPath::kBinaryMma);
+      std::size_t wsb = 0;
+      for (int j = 0; j < 3; ++j) wsb = std::max(wsb, cuda::Gemm<__half>::workspace_size(args(j, false)));
+      DeviceBuffer<unsigned char> ws(wsb);
+      auto download = [&] {
+        std::vector<std::vector<half_t>> out(3);
+        for (int j = 0; j < 3; ++j) {
+          out[std::size_t(j)].resize(static_cast<std::size_t>(n * Ms[j]));
+          ys[std::size_t(j)]->download(out[std::size_t(j)].data());
+        }
+        return out;
+      };
+      // reference: each call packs its own activations, synchronized one by one
+      for (int j = 0; j < 3; ++j) {
+        ys[std::size_t(j)]->poison();
+        REQUIRE(gemm.run(args(j, false), ws.ptr, wsb, s) == cuda::Status::kSuccess);
+        ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+      }
+      const auto ref = download();
+      for (const auto& o : ref)
+        for (const half_t v : o) REQUIRE(std::isfinite(to_float(v)));
+      auto enqueue = [&] {
+        for (int j = 0; j < 3; ++j) REQUIRE(gemm.run(args(j, j > 0), ws.ptr, wsb, s) == cuda::Status::kSuccess);
+      };
+      for (auto& y : ys) y->poison();
+      ws.poison();  // the bit planes the later calls read must come from the first call of the chain
+      enqueue();
+      ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+      auto out = download();
+      for (int j = 0; j < 3; ++j)
+        CHECK(std::memcmp(out[std::size_t(j)].data(), ref[std::size_t(j)].data(), out[std::size_t(j)].size() * sizeof(half_t)) == 0);
+      cudaGraph_t graph;
+      cudaGraphExec_t exec;
+      for (auto& y : ys) y->poison();
+      ws.poison();
+      ANYBCQ_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+      enqueue();
+      ANYBCQ_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+      ANYBCQ_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+      ANYBCQ_CUDA_CHECK(cudaGraphLaunch(exec, s));
+      ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+      out = download();
+      for (int j = 0; j < 3; ++j)
+        CHECK(std::memcmp(out[std::size_t(j)].data(), ref[std::size_t(j)].data(), out[std::size_t(j)].size() * sizeof(half_t)) == 0);
+      ANYBCQ_CUDA_CHECK(cudaGraphExecDestroy(exec));
+      ANYBCQ_CUDA_CHECK(cudaGraphDestroy(graph));
+    }
+  ANYBCQ_CUDA_CHECK(cudaStreamDestroy(s));
 }
 
 TEST_CASE("programmatic dependent launch: a call that reads the previous call's output sees all of it") {

@@ -1835,6 +1835,12 @@ class Gemm {
     //! kernel starts fetching weights while the one before it in the stream finishes; results are
     //! unchanged. A compute capability 9.0 feature: set false for builds that run on older devices.
     bool pdl = true;
+    //! Binary-mma path: take the activations' bit planes from the workspace, where an earlier run() with
+    //! the same x, batch and K left them, instead of packing x again: for matrices that share an input
+    //! (Q, K and V; gate and up), pack once and skip one kernel and one dependency per further call. The
+    //! earlier run must be ordered before this one (same stream, or synchronized) and nothing may have
+    //! written the workspace in between; x is not read (it may be null).
+    bool reuse_packed_x = false;
   };
 
   Gemm() = default;
@@ -1908,6 +1914,12 @@ class Gemm {
          << " and group size ≥ 128 (batch = " << a.batch << ", group = " << w.group << ")";
       return fail(Status::kInvalidProblem);
     }
+    if (a.reuse_packed_x && path(a) != GemmPath::kBinaryMma) {
+      os << "reuse_packed_x needs the binary-mma path (one precision, group size ≥ 128, batch ≤ "
+         << Tuning::kMaxBmmaBatch << ", or ≤ " << Tuning::kMaxBmmaBatchTall << " when M > K); this call takes "
+         << to_string(path(a));
+      return fail(Status::kInvalidProblem);
+    }
     if (a.path == GemmPath::kWgmmaDequant && !kHaveWgmma) {
       os << "path " << to_string(a.path) << " is not in this build (compile the device code for sm_90a and define "
          << "ANYBCQ_CUDA_SM90A)";
@@ -1924,7 +1936,8 @@ class Gemm {
       os << "weight planes must be non-null and 16-byte aligned, scales non-null and aligned";
       return fail(Status::kMisalignedOperand);
     }
-    if (a.batch > 0 && (!a.x || !a.y || !detail::aligned(a.x, 16) || !detail::aligned(a.y, alignof(Element)))) {
+    const bool x_ok = a.reuse_packed_x || (a.x && detail::aligned(a.x, 16));  // x is not read when reused
+    if (a.batch > 0 && (!x_ok || !a.y || !detail::aligned(a.y, alignof(Element)))) {
       os << "x must be non-null and 16-byte aligned, y non-null and " << alignof(Element) << "-byte aligned";
       return fail(Status::kMisalignedOperand);
     }
@@ -2027,7 +2040,7 @@ class Gemm {
       bmma_shape(prm.row_tiles, prm.chunks, detail::kDqBlocksPerSm * index_t(sm_count()), a.k_slices, prm.tm, prm.ks);
       uint4* xb = static_cast<uint4*>(workspace);
       auto* xs = reinterpret_cast<float2*>(static_cast<char*>(workspace) + round_up(bmma_bits_bytes(a)));
-      const Status s = launch_bmma(prm, a.bits, a.pdl, xb, xs, stream);
+      const Status s = launch_bmma(prm, a.bits, a.pdl, !a.reuse_packed_x, xb, xs, stream);
       if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     }
@@ -2263,14 +2276,16 @@ class Gemm {
     });
   }
 
-  //! Turns the activations into bit planes (xb, xs), then runs the binary-mma kernel.
-  Status launch_bmma(const detail::FusedParams<Scale>& prm, int planes, bool pdl, uint4* xb, float2* xs,
+  //! Turns the activations into bit planes (xb, xs) unless `pack` is false (they are there from an earlier
+  //! call), then runs the binary-mma kernel.
+  Status launch_bmma(const detail::FusedParams<Scale>& prm, int planes, bool pdl, bool pack, uint4* xb, float2* xs,
                      cudaStream_t stream) {
-    if (const Status s = launch_ex(detail::bmma_pack_x_kernel<Element>, {(2 * prm.chunks + 3) / 4, prm.batch, 1}, 128, 0, pdl,
-                                   stream, "activation bit planes", static_cast<const Element*>(prm.x), xb, xs,
-                                   int(prm.K), int(prm.chunks));
-        s != Status::kSuccess)
-      return s;
+    if (pack)
+      if (const Status s = launch_ex(detail::bmma_pack_x_kernel<Element>, {(2 * prm.chunks + 3) / 4, prm.batch, 1}, 128, 0,
+                                     pdl, stream, "activation bit planes", static_cast<const Element*>(prm.x), xb, xs,
+                                     int(prm.K), int(prm.chunks));
+          s != Status::kSuccess)
+        return s;
     const auto* xs4 = reinterpret_cast<const float4*>(xs);
     return with_planes(planes, [&](auto p) {
       constexpr int kP = decltype(p)::value;
