@@ -48,4 +48,20 @@ struct DeviceBuffer {
   void poison() { ANYBCQ_CUDA_CHECK(cudaMemset(ptr, 0xFF, count * sizeof(T))); }  // 0xFFFF: NaN in f16 and bf16
 };
 
+//! Captures what enqueue() puts on stream s into a CUDA graph, replays it `launches` times, waits for it and
+//! frees the graph.
+template <class F>
+void replay_graph(cudaStream_t s, int launches, F&& enqueue) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  ANYBCQ_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  enqueue();
+  ANYBCQ_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  ANYBCQ_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int i = 0; i < launches; ++i) ANYBCQ_CUDA_CHECK(cudaGraphLaunch(exec, s));
+  ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+  ANYBCQ_CUDA_CHECK(cudaGraphExecDestroy(exec));
+  ANYBCQ_CUDA_CHECK(cudaGraphDestroy(graph));
+}
+
 }  // namespace cuda_test

@@ -22,6 +22,7 @@ namespace gemm_test {
 using cuda_test::DeviceBuffer;
 using cuda_test::have_gpu;
 using cuda_test::Host;
+using cuda_test::replay_graph;
 
 //! A weight shape of the tests: M×K, group g, precisions p_min..p_max, symmetric (no β) or not.
 struct WeightCase {

@@ -278,18 +278,9 @@ TEST_CASE("CUDA graph capture: replays equal the eager result") {
     std::vector<half_t> eager(static_cast<std::size_t>(n * M)), replay(eager.size());
     dy.download(eager.data());
     dy.poison();
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
-    ANYBCQ_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-    REQUIRE(gemm.run(a, ws.ptr, wsb, s) == cuda::Status::kSuccess);
-    ANYBCQ_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
-    ANYBCQ_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    for (int i = 0; i < 3; ++i) ANYBCQ_CUDA_CHECK(cudaGraphLaunch(exec, s));
-    ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+    replay_graph(s, 3, [&] { REQUIRE(gemm.run(a, ws.ptr, wsb, s) == cuda::Status::kSuccess); });
     dy.download(replay.data());
     CHECK(std::memcmp(eager.data(), replay.data(), eager.size() * sizeof(half_t)) == 0);
-    ANYBCQ_CUDA_CHECK(cudaGraphExecDestroy(exec));
-    ANYBCQ_CUDA_CHECK(cudaGraphDestroy(graph));
     ANYBCQ_CUDA_CHECK(cudaStreamDestroy(s));
   }
 }
@@ -352,28 +343,20 @@ TEST_CASE("binary-mma path: calls that reuse the packed activations equal calls 
       auto enqueue = [&] {
         for (int j = 0; j < 3; ++j) REQUIRE(gemm.run(args(j, j > 0), ws.ptr, wsb, s) == cuda::Status::kSuccess);
       };
+      auto check_equal = [&] {
+        const auto out = download();
+        for (int j = 0; j < 3; ++j)
+          CHECK(std::memcmp(out[std::size_t(j)].data(), ref[std::size_t(j)].data(), out[std::size_t(j)].size() * sizeof(half_t)) == 0);
+      };
       for (auto& y : ys) y->poison();
       ws.poison();  // the bit planes the later calls read must come from the first call of the chain
       enqueue();
       ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
-      auto out = download();
-      for (int j = 0; j < 3; ++j)
-        CHECK(std::memcmp(out[std::size_t(j)].data(), ref[std::size_t(j)].data(), out[std::size_t(j)].size() * sizeof(half_t)) == 0);
-      cudaGraph_t graph;
-      cudaGraphExec_t exec;
+      check_equal();
       for (auto& y : ys) y->poison();
       ws.poison();
-      ANYBCQ_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-      enqueue();
-      ANYBCQ_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
-      ANYBCQ_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-      ANYBCQ_CUDA_CHECK(cudaGraphLaunch(exec, s));
-      ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
-      out = download();
-      for (int j = 0; j < 3; ++j)
-        CHECK(std::memcmp(out[std::size_t(j)].data(), ref[std::size_t(j)].data(), out[std::size_t(j)].size() * sizeof(half_t)) == 0);
-      ANYBCQ_CUDA_CHECK(cudaGraphExecDestroy(exec));
-      ANYBCQ_CUDA_CHECK(cudaGraphDestroy(graph));
+      replay_graph(s, 1, enqueue);
+      check_equal();
     }
   ANYBCQ_CUDA_CHECK(cudaStreamDestroy(s));
 }
@@ -427,20 +410,13 @@ TEST_CASE("programmatic dependent launch: a call that reads the previous call's 
     const auto ref = chain(true);
     for (const half_t v : ref) REQUIRE(std::isfinite(to_float(v)));
     for (int rep = 0; rep < 3; ++rep) CHECK(std::memcmp(chain(false).data(), ref.data(), ref.size() * sizeof(half_t)) == 0);
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
     for (int i = 1; i <= kLinks; ++i) buf(i).poison();
-    ANYBCQ_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-    for (int i = 0; i < kLinks; ++i) REQUIRE(gemm.run(args(i), ws.ptr, wsb, s) == cuda::Status::kSuccess);
-    ANYBCQ_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
-    ANYBCQ_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    ANYBCQ_CUDA_CHECK(cudaGraphLaunch(exec, s));
-    ANYBCQ_CUDA_CHECK(cudaStreamSynchronize(s));
+    replay_graph(s, 1, [&] {
+      for (int i = 0; i < kLinks; ++i) REQUIRE(gemm.run(args(i), ws.ptr, wsb, s) == cuda::Status::kSuccess);
+    });
     std::vector<half_t> out(ref.size());
     for (int i = 1; i <= kLinks; ++i) buf(i).download(out.data() + (i - 1) * n * K);
     CHECK(std::memcmp(out.data(), ref.data(), ref.size() * sizeof(half_t)) == 0);
-    ANYBCQ_CUDA_CHECK(cudaGraphExecDestroy(exec));
-    ANYBCQ_CUDA_CHECK(cudaGraphDestroy(graph));
     ANYBCQ_CUDA_CHECK(cudaStreamDestroy(s));
   }
 }
