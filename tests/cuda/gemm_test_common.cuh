@@ -2,6 +2,7 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdint>
@@ -216,20 +217,24 @@ void fused_small() {
 }
 
 //! The binary-mma kernel: batch 1–4 (template batches 1, 2, 4; batch 3 with an unused row), every group size
-//! ≥ 128, odd M, a partial last chunk (K = 4160), every K split, several row tiles per block, symmetric
-//! weights, p_min 1..p_max 5, and activations with outlier channels (×100).
+//! ≥ 128, odd M (general kernel) and M a multiple of 16 (fast kernel, aligned scale runs; p = 8 with β
+//! takes the general one), a partial last chunk (K = 4160), every K split, several row tiles per block,
+//! symmetric weights, p_min 1..p_max 8, and activations with outlier channels (×100).
 template <class E>
 void binary_mma() {
   if (!have_gpu()) return;
   using Case = WeightCase;
   for (const Case c : {Case{37, 256, 128, 2, 4, false}, Case{45, 96, 96, 2, 4, false}, Case{19, 544, 544, 2, 4, false},
-                       Case{50, 768, 256, 2, 4, true}, Case{211, 1280, 128, 1, 5, false}, Case{83, 4160, 4160, 2, 4, false}}) {
+                       Case{50, 768, 256, 2, 4, true}, Case{211, 1280, 128, 1, 5, false}, Case{83, 4160, 4160, 2, 4, false},
+                       Case{48, 256, 128, 1, 4, false}, Case{64, 768, 256, 2, 4, true}, Case{208, 4224, 128, 2, 5, false},
+                       Case{96, 4160, 4160, 2, 4, false}, Case{32, 512, 128, 5, 8, false}, Case{16, 384, 128, 6, 8, true}}) {
     const auto w = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
     const cuda::DeviceWeights<> dw(w);
     for (int p = c.p_min; p <= c.p_max; ++p)
       for (index_t n : {1, 2, 3, 4}) check_call<E>(w, dw, n, p, nullptr, "bmma", cuda::GemmPath::kBinaryMma);
     for (int ks : {1, 2, 4, 8})
-      for (index_t n : {1, 4}) check_call<E>(w, dw, n, 2 + ks % 3, nullptr, "bmma k slices", cuda::GemmPath::kBinaryMma, ks);
+      for (index_t n : {1, 4})
+        check_call<E>(w, dw, n, std::clamp(2 + ks % 3, c.p_min, c.p_max), nullptr, "bmma k slices", cuda::GemmPath::kBinaryMma, ks);
     check_call<E>(w, dw, 1, c.p_max, nullptr, "bmma outlier channels", cuda::GemmPath::kBinaryMma, 0, 100.0f);
     check_call<E>(w, dw, 3, c.p_min, nullptr, "bmma outlier channels", cuda::GemmPath::kBinaryMma, 0, 100.0f);
   }
@@ -245,6 +250,10 @@ void binary_mma() {
   CHECK(tm > 1);
   for (int p = 2; p <= 4; ++p)
     for (index_t n : {1, 4}) check_call<E>(wl, dwl, n, p, nullptr, "bmma, several tiles per block", cuda::GemmPath::kBinaryMma);
+  const auto wa = random_weights(32992, 640, 128, 2, 4);  // the same with M a multiple of 16 (fast kernel)
+  const cuda::DeviceWeights<> dwa(wa);
+  for (int p = 2; p <= 4; ++p)
+    for (index_t n : {1, 2}) check_call<E>(wa, dwa, n, p, nullptr, "bmma, several tiles per block, aligned", cuda::GemmPath::kBinaryMma);
 }
 
 template <class E>

@@ -1348,7 +1348,10 @@ __global__ void __launch_bounds__(128) bmma_pack_x_kernel(const Element* __restr
 //! 8 + 2t, 9 + 2t for rows g and g + 8 and folds them as 4^t·(d0 + 2·d1 + 256·d2 ± 512·d3). Lanes t and
 //! the slices are added in a fixed order at the end (deterministic, no atomics). Weights are requested
 //! before the programmatic-launch wait; the activation planes (the previous kernel's output) after it.
-template <class Element, class Scale, int P, int B>
+//! kFast: aligned scale tables whose runs of a chunk take ≤ 32 pieces of 16 bytes (2-byte scales, P ≤ 7):
+//! lane L copies the same piece (j of run (u, b)) of every chunk, one address and one cp.async per chunk,
+//! and the loop keeps running pointers instead of recomputing addresses. Otherwise copy_scale_windows.
+template <class Element, class Scale, int P, int B, bool kFast>
 __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_kernel(const FusedParams<Scale> prm,
                                                                                      const uint4* __restrict__ xb,
                                                                                      const float4* __restrict__ xs) {
@@ -1363,82 +1366,105 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   const index_t rt = index_t(blockIdx.x) * TM + wm;
   const int chunks = int(prm.chunks), nbatch = int(prm.batch);
   const bool live = rt < prm.row_tiles;
-  uint4* ring = smem_bm + warp * (kStages * kStageU4);
+  uint4* const ring = smem_bm + warp * (kStages * kStageU4);
   pdl_launch_dependents();
 
   const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
-  const uint4* wtile = prm.planes + (live ? rt : 0) * prm.chunks * 32 + lane;
   const TileScaleRuns<Scale> runs(prm, live ? rt : 0, P);
-  const int fold_shift = prm.fold_shift();
-  const int ng = 4 >> fold_shift;  // scale groups per chunk: 2 for g = 128, else 1
+  const int ng = 4 >> prm.fold_shift();  // scale groups per chunk: 2 for g = 128, else 1
   const int nb = P + (prm.beta ? 1 : 0);
   const int G = int(prm.scales.groups);
   const int n_my = live && wk < chunks ? (chunks - wk + S - 1) / S : 0;
-  // Aligned scale tables whose runs of a chunk take ≤ 32 pieces of 16 bytes (2-byte scales, P ≤ 7): lane
-  // L copies the same piece (j of run (u, b)) of every chunk, so a chunk costs it one address and one
-  // cp.async. Otherwise copy_scale_windows.
   constexpr int kWin = scale_window<Scale>();
   constexpr int kRun = int(sizeof(Scale));  // 16-byte pieces per 16-row run
-  const bool fast = prm.aligned_scales && ng * nb * kRun <= 32;
-  const Scale* my_src = nullptr;
+  // kFast: the piece this lane copies (my_dst < 0: none) and its source for scale group 0.
+  const Scale* my_src = reinterpret_cast<const Scale*>(prm.planes);
   index_t my_stride = 0;
   int my_u = 0, my_dst = -1;
-  if (fast && lane < ng * nb * kRun) {
+  if (kFast && lane < ng * nb * kRun) {
     const int b = (lane / kRun) % nb, j = lane % kRun;
     my_u = lane / (kRun * nb);
     my_src = runs.run(my_u, b) + j * (16 / int(sizeof(Scale)));
     my_stride = b < P ? index_t(P) * prm.M : prm.M;  // elements from one group's run to the next
     my_dst = P * 32 + (my_u * (P + 1) + b) * kWin + j;
   }
-  auto issue = [&](int i) {
-    if (i < n_my) {
-      const int cc = wk + i * S;
-      uint4* slot = ring + (i % kStages) * kStageU4;
+  // Chunk issued next (wc), its planes (wsrc, plane 0) and the ring slot it goes to (ws, in uint4).
+  int wc = wk, ws = 0;
+  const uint4* wsrc = prm.planes + ((live ? rt : 0) * prm.chunks + wk) * 32 + lane;
+  const int wstep = 32 * S;
+  // kFast: first scale group of chunk wc (wg) and the lane's piece of it (my_cur), advanced by gstep groups
+  // per chunk where that step is constant (g = 128: 2·ks; g = 256: ks; a single group: 0), else recomputed.
+  // With four activation rows the two extra running values cost spilled registers (measured slower on an
+  // H200), so B = 4 always recomputes them.
+  const int gstep = B > 2 ? -1 : prm.fold_blocks == 2 ? 2 * S : prm.group == 256 ? S : G == 1 ? 0 : -1;
+  int wg = min(group_of_column(prm, wk * 256), G - 1);
+  const Scale* my_cur = my_src + wg * my_stride;
+  const index_t my_step = gstep * my_stride;
+  auto issue = [&]() {
+    if (wc < chunks && live) {
+      uint4* slot = ring + ws;
 #pragma unroll
-      for (int b = 0; b < P; ++b) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
-      const int grp0 = min(group_of_column(prm, cc * 256), G - 1);
-      if (!fast) {
-        copy_scale_windows<P>(slot + P * 32, runs, grp0, ng, nb, G, prm.planes, lane);
+      for (int b = 0; b < P; ++b) cp_async16(slot + b * 32 + lane, wsrc + b * plane_stride);
+      if constexpr (!kFast) {
+        copy_scale_windows<P>(slot + P * 32, runs, min(group_of_column(prm, wc * 256), G - 1), ng, nb, G, prm.planes, lane);
       } else if (my_dst >= 0) {
-        const bool ok = grp0 + my_u < G;  // the second group of a last chunk half past K has no entries
-        cp_async16_zfill(slot + my_dst, ok ? static_cast<const void*>(my_src + grp0 * my_stride) : prm.planes, ok ? 16 : 0);
+        if (gstep < 0) {
+          wg = min(group_of_column(prm, wc * 256), G - 1);
+          my_cur = my_src + wg * my_stride;
+        }
+        const bool ok = wg + my_u < G;  // the second group of a last chunk half past K has no entries
+        cp_async16_zfill(slot + my_dst, ok ? static_cast<const void*>(my_cur) : prm.planes, ok ? 16 : 0);
       }
     }
     cp_async_commit();
+    wc += S;
+    wsrc += wstep;
+    if constexpr (B <= 2) {  // else (and where gstep < 0) recomputed before use
+      wg += gstep;
+      my_cur += my_step;
+    }
+    ws = ws == (kStages - 1) * kStageU4 ? 0 : ws + kStageU4;
   };
   // α or β (b = P) of rows g and g + 8 for scale group grp (window u) of the chunk in `slot`.
   auto scales2 = [&](const uint4* slot, int u, int grp, int b) {
-    if (fast) {
+    if constexpr (kFast) {
       const Scale* sp = reinterpret_cast<const Scale*>(slot + P * 32 + (u * (P + 1) + b) * kWin);
       return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
+    } else {
+      return window_scales<P>(slot + P * 32, runs, u, grp, b, g);
     }
-    return window_scales<P>(slot + P * 32, runs, u, grp, b, g);
   };
 #pragma unroll
-  for (int i = 0; i < kStages - 1; ++i) issue(i);
+  for (int i = 0; i < kStages - 1; ++i) issue();
   pdl_wait();  // xb and xs are written by the kernel before this one
 
+  // Activation planes and scales of the chunk read next: row b at xb[xo + b·chunks·32], xs[so + b·chunks].
+  int xo = wk * 32 + lane, so = wk;
   uint4 nx[B];
   float4 ns[B];
-  auto load_x = [&](int i) {
-    const int cc = wk + i * S;
+  // Past the warp's last chunk it reads its first chunk again (in bounds; the values go unused).
+  auto load_x = [&](bool ok) {
+    const int xo_ok = ok ? xo : wk * 32 + lane, so_ok = ok ? so : wk;
 #pragma unroll
     for (int b = 0; b < B; ++b) {
-      const bool ok = i < n_my && b < nbatch;  // rows past the batch (B rounded up) count zeros
-      nx[b] = ok ? __ldg(xb + (index_t(b) * chunks + cc) * 32 + lane) : make_uint4(0u, 0u, 0u, 0u);
-      ns[b] = ok ? __ldg(xs + index_t(b) * chunks + cc) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      const bool okb = n_my > 0 && b < nbatch;  // rows past the batch (B rounded up) count zeros
+      nx[b] = okb ? __ldg(xb + (xo_ok + b * chunks * 32)) : make_uint4(0u, 0u, 0u, 0u);
+      ns[b] = okb ? __ldg(xs + (so_ok + b * chunks)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
+    xo += wstep;
+    so += S;
   };
-  load_x(0);
+  load_x(true);
 
   const int e3 = t == 3 ? -512 : 512;   // weight of X plane 9 + 2t relative to 4^t (plane 15 is −2^15)
   const float q4 = float(1 << (2 * t));  // 4^t
+  const float sum_lane = t == 0 ? 1.0f : 0.0f;  // lane t = 0 adds the (β − Σα)·s·ΣX term
   float yacc[B][2];
 #pragma unroll
   for (int b = 0; b < B; ++b) yacc[b][0] = yacc[b][1] = 0.0f;
 
-  for (int i = 0; i < n_my; ++i) {
-    const int c = wk + i * S;
+  int rs = 0, c = wk;  // ring slot (uint4) and chunk of iteration i
+  for (int i = 0; i < n_my; ++i, c += S) {
     uint4 xv[B];
     float4 sv[B];
 #pragma unroll
@@ -1446,17 +1472,17 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
       xv[b] = nx[b];
       sv[b] = ns[b];
     }
-    load_x(i + 1);
+    load_x(i + 1 < n_my);
     cp_async_wait<kStages - 2>();
     __syncwarp();
-    const uint4* slot = ring + (i % kStages) * kStageU4;
+    const uint4* slot = ring + rs;
     uint4 q[P];
 #pragma unroll
     for (int b = 0; b < P; ++b) q[b] = slot[b * 32 + lane];
-    const int grp0 = min(group_of_column(prm, c * 256), G - 1);
+    const int grp0 = kFast ? 0 : min(group_of_column(prm, c * 256), G - 1);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int u = (2 * h) >> fold_shift, grp = min(grp0 + u, G - 1);
+      const int u = (2 * h) >> prm.fold_shift(), grp = kFast ? 0 : min(grp0 + u, G - 1);
       float acc[B][2], asum0 = 0.0f, asum1 = 0.0f;
 #pragma unroll
       for (int b = 0; b < B; ++b) acc[b][0] = acc[b][1] = 0.0f;
@@ -1482,13 +1508,14 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
       const float o0 = be.x - asum0, o1 = be.y - asum1;
 #pragma unroll
       for (int b = 0; b < B; ++b) {
-        const float s2 = (h ? sv[b].z : sv[b].x) * q4, sx = t == 0 ? (h ? sv[b].w : sv[b].y) : 0.0f;
+        const float s2 = (h ? sv[b].z : sv[b].x) * q4, sx = (h ? sv[b].w : sv[b].y) * sum_lane;
         yacc[b][0] = fmaf(s2, acc[b][0], fmaf(o0, sx, yacc[b][0]));
         yacc[b][1] = fmaf(s2, acc[b][1], fmaf(o1, sx, yacc[b][1]));
       }
     }
     __syncwarp();
-    issue(i + kStages - 1);  // refills the slot read in the previous iteration
+    issue();  // refills the slot read in the previous iteration
+    rs = rs == (kStages - 1) * kStageU4 ? 0 : rs + kStageU4;
   }
   cp_async_wait<0>();
 
@@ -2295,10 +2322,15 @@ class Gemm {
         return launch_ex(kernel, {blocks, 1, 1}, detail::kBmmaMaxWarps * 32, smem, pdl, stream, "binary-mma kernel", prm,
                          static_cast<const uint4*>(xb), xs4);
       };
+      // The fast kernels need aligned scale runs that a chunk's 32 lanes copy in one piece each.
+      const int groups_per_chunk = 4 >> prm.fold_shift();
+      const int runs_per_group = kP + (prm.beta ? 1 : 0);
+      if (!prm.aligned_scales || groups_per_chunk * runs_per_group * int(sizeof(Scale)) > 32)
+        return go(detail::bmma_gemv_kernel<Element, Scale, kP, 4, false>);  // rows past the batch count zeros
       switch (prm.batch) {
-        case 1: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 1>);
-        case 2: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 2>);
-        default: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 4>);
+        case 1: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 1, true>);
+        case 2: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 2, true>);
+        default: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 4, true>);
       }
     });
   }
