@@ -158,6 +158,12 @@ ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE __m512i lut_sum_avx512(__m512i a0, __m51
   return _mm512_add_epi32(a0, a1);
 }
 
+// Batch kernels with int8 tables and NB ≥ 4 rows add both nibbles' lookups into acc[.][0] (the same
+// integer sum as acc[.][0] + acc[.][1]; NB rows give enough independent vpdpbusd chains): one vector
+// add less per row and segment. lut_batch_sum reads the sum either way.
+template <int NB, bool W>
+inline constexpr bool kLutOneAcc = !W && NB >= 4;
+
 template <int NB, bool W>
 ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_step_avx512(const std::uint32_t* wp, const std::int8_t* const* tabs,
                                                              index_t kw, __m512i (&acc)[NB][2]) {
@@ -167,7 +173,21 @@ ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_step_avx512(const std::uint32_t
   const __m512i w = _mm512_loadu_si512(wp + kw * 16);
   const __m512i ilo = _mm512_ternarylogic_epi32(w, m0f, cbits, 0xEA);  // (w & 0x0F) | c<<4
   const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), m0f, cbits, 0xEA);
-  for (int n = 0; n < NB; ++n) lut_lookup_avx512<W>(ilo, ihi, tabs[n] + kw * kStride, acc[n][0], acc[n][1]);
+  for (int n = 0; n < NB; ++n) {
+    if constexpr (kLutOneAcc<NB, W>) {
+      const __m512i ones = _mm512_set1_epi8(1);
+      const std::int8_t* t = tabs[n] + kw * kStride;
+      acc[n][0] = _mm512_dpbusd_epi32(acc[n][0], ones, _mm512_permutexvar_epi8(ilo, _mm512_load_si512(t)));
+      acc[n][0] = _mm512_dpbusd_epi32(acc[n][0], ones, _mm512_permutexvar_epi8(ihi, _mm512_load_si512(t + 64)));
+    } else {
+      lut_lookup_avx512<W>(ilo, ihi, tabs[n] + kw * kStride, acc[n][0], acc[n][1]);
+    }
+  }
+}
+template <int NB, bool W>
+ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE __m512i lut_batch_sum(const __m512i (&acc)[2]) {
+  if constexpr (kLutOneAcc<NB, W>) return acc[0];
+  return lut_sum_avx512<W>(acc[0], acc[1]);
 }
 
 // Batch kernel over a block of tb tiles (NB ≥ 2 activation rows). K is walked in chunks of cw words
@@ -211,7 +231,7 @@ ANYBCQ_TARGET_AVX512 void lut_block_avx512(const LutTileArgs<Scale>& a, index_t 
           const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
           const __m512 al = load16_avx512(a.scales.alpha_at(t0 + t, g, b), k);
           for (int n = 0; n < NB; ++n)
-            z[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lut_sum_avx512<W>(acc[n][0], acc[n][1])),
+            z[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lut_batch_sum<NB, W>(acc[n])),
                                    _mm512_mul_ps(al, _mm512_set1_ps(sc[n][blk])), z[n]);
         }
         for (int n = 0; n < NB; ++n) _mm512_store_ps(zp + n * 16, z[n]);
