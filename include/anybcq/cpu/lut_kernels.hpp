@@ -158,9 +158,9 @@ ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE __m512i lut_sum_avx512(__m512i a0, __m51
   return _mm512_add_epi32(a0, a1);
 }
 
-// Batch kernels with int8 tables and NB ≥ 4 rows add both nibbles' lookups into acc[.][0] (the same
-// integer sum as acc[.][0] + acc[.][1]; NB rows give enough independent vpdpbusd chains): one vector
-// add less per row and segment. lut_batch_sum reads the sum either way.
+// Batch kernels with int8 tables and NB ≥ 4 rows add both nibbles' lookups into acc[.][0] (lut_lookup_avx512
+// with one accumulator for both; the same integer sum as acc[.][0] + acc[.][1]; NB rows give enough
+// independent vpdpbusd chains): one vector add less per row and segment. lut_batch_sum reads the sum either way.
 template <int NB, bool W>
 inline constexpr bool kLutOneAcc = !W && NB >= 4;
 
@@ -173,16 +173,8 @@ ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE void lut_step_avx512(const std::uint32_t
   const __m512i w = _mm512_loadu_si512(wp + kw * 16);
   const __m512i ilo = _mm512_ternarylogic_epi32(w, m0f, cbits, 0xEA);  // (w & 0x0F) | c<<4
   const __m512i ihi = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w, 4), m0f, cbits, 0xEA);
-  for (int n = 0; n < NB; ++n) {
-    if constexpr (kLutOneAcc<NB, W>) {
-      const __m512i ones = _mm512_set1_epi8(1);
-      const std::int8_t* t = tabs[n] + kw * kStride;
-      acc[n][0] = _mm512_dpbusd_epi32(acc[n][0], ones, _mm512_permutexvar_epi8(ilo, _mm512_load_si512(t)));
-      acc[n][0] = _mm512_dpbusd_epi32(acc[n][0], ones, _mm512_permutexvar_epi8(ihi, _mm512_load_si512(t + 64)));
-    } else {
-      lut_lookup_avx512<W>(ilo, ihi, tabs[n] + kw * kStride, acc[n][0], acc[n][1]);
-    }
-  }
+  for (int n = 0; n < NB; ++n)
+    lut_lookup_avx512<W>(ilo, ihi, tabs[n] + kw * kStride, acc[n][0], acc[n][kLutOneAcc<NB, W> ? 0 : 1]);
 }
 template <int NB, bool W>
 ANYBCQ_TARGET_AVX512 ANYBCQ_FORCEINLINE __m512i lut_batch_sum(const __m512i (&acc)[2]) {
