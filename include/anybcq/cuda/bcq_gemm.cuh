@@ -1396,7 +1396,8 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   // per chunk where that step is constant (g = 128: 2·ks; g = 256: ks; a single group: 0), else recomputed.
   // With four activation rows the two extra running values cost spilled registers (measured slower on an
   // H200), so B = 4 always recomputes them.
-  const int gstep = B > 2 ? -1 : prm.fold_blocks == 2 ? 2 * S : prm.group == 256 ? S : G == 1 ? 0 : -1;
+  constexpr bool kStepScales = B <= 2;
+  const int gstep = !kStepScales ? -1 : prm.fold_blocks == 2 ? 2 * S : prm.group == 256 ? S : G == 1 ? 0 : -1;
   int wg = min(group_of_column(prm, wk * 256), G - 1);
   const Scale* my_cur = my_src + wg * my_stride;
   const index_t my_step = gstep * my_stride;
@@ -1419,7 +1420,7 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
     cp_async_commit();
     wc += S;
     wsrc += wstep;
-    if constexpr (B <= 2) {  // else (and where gstep < 0) recomputed before use
+    if constexpr (kStepScales) {  // else (and where gstep < 0) recomputed before use
       wg += gstep;
       my_cur += my_step;
     }
