@@ -10,6 +10,7 @@
 #include "anybcq/layout/gemv_tiled.hpp"
 #include "anybcq/layout/pack.hpp"
 #include "anybcq/layout/plane_major.hpp"
+#include "support/random.hpp"
 
 using namespace anybcq;
 
@@ -52,12 +53,12 @@ TEST_CASE("GemvTiled: offsets are a bijection, a call at p reads only planes < p
 }
 
 TEST_CASE("GemvTiled: repack round trip with PlaneMajor and convert() keep every code") {
-  std::mt19937 rng(12345u + static_cast<unsigned>(std::random_device{}()));
+  auto rng = anybcq_test::rng(55);
   for (index_t M : {1, 37, 64}) {
     const index_t K = 384;
     BcqShape s{M, K, 128, 2, 3, false};
     MultiPrecisionWeights<> w(s);
-    for (auto& word : w.planes()) word = rng();
+    for (auto& word : w.planes()) word = static_cast<std::uint32_t>(rng());
     const auto tiled = w.convert<layout::GemvTiled>();
     CHECK(tiled.planes().size() == std::size_t(tiled.layout().size_words()));
     for (int b = 0; b < 3; ++b)

@@ -7,6 +7,7 @@
 
 #include "anybcq/layout/mma_tiled.hpp"
 #include "anybcq/layout/plane_major.hpp"
+#include "support/random.hpp"
 
 using anybcq::index_t;
 using anybcq::layout::MmaTiled;
@@ -55,13 +56,13 @@ TEST_CASE("MmaTiled: each m16n8k16 step reads 16 columns of one 64-column block"
 }
 
 TEST_CASE("MmaTiled: repack from PlaneMajor and back is the identity, padding is zero") {
-  std::mt19937 rng(std::random_device{}());
+  auto rng = anybcq_test::rng(58);
   for (auto [M, K, P] : {std::tuple<index_t, index_t, int>{37, 96, 3}, {16, 256, 2}, {33, 544, 4}, {1, 32, 1}}) {
     CAPTURE(M);
     CAPTURE(K);
     anybcq::layout::PlaneMajor pm{M, K / 32, P};
     std::vector<std::uint32_t> src(static_cast<std::size_t>(pm.size_words()));
-    for (auto& w : src) w = rng();
+    for (auto& w : src) w = static_cast<std::uint32_t>(rng());
     const auto mt = anybcq::layout::make_mma_tiled(M, K, P);
     std::vector<std::uint32_t> tiled(static_cast<std::size_t>(mt.size_words()), 0xDEADBEEFu);
     anybcq::layout::repack_to_mma(pm, src.data(), mt, tiled.data(), 2);

@@ -11,7 +11,8 @@
 
 namespace anybcq_test {
 
-//! Base seed: ANYBCQ_TEST_SEED if set, else drawn from std::random_device (printed by the caller on failure).
+//! Base seed of every random input: ANYBCQ_TEST_SEED if set, else drawn from std::random_device. Each test
+//! binary prints it when it starts (tests/main.cpp), so that a failing run can be repeated with the same inputs.
 inline std::uint64_t base_seed() {
   static const std::uint64_t seed = [] {
     if (const char* s = std::getenv("ANYBCQ_TEST_SEED")) return static_cast<std::uint64_t>(std::strtoull(s, nullptr, 10));
