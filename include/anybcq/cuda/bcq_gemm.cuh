@@ -82,7 +82,7 @@ struct DefaultTuning {
 enum class GemmPath {
   kAuto,
   kFusedBitSerial,  //!< tensor cores on bit planes, one mma per plane; any batch, per-row precision
-  kFusedDequant,    //!< Ŵ_p rebuilt in registers, one mma per step; uniform precision
+  kFusedDequant,    //!< Ŵ_p rebuilt in registers, one mma per step (batch ≤ 8, p ≤ 4: the planes as operands, p + 1 mma); uniform precision
   kDequantCublas,   //!< Ŵ_p written to the workspace, then cublasGemmEx; uniform precision
   kLut,             //!< CUDA cores, activation lookup tables; uniform precision, batch ≤ 2, group ≥ 128
   kWgmmaDequant,    //!< Ŵ_p rebuilt in registers, warpgroup mma (sm_90a builds only); uniform precision
