@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Plot bench_bcq_gemm's CSV: roofline fraction at batch 1 (per shape and p) and speedup vs fp16 by batch.
 
-Usage: plot_gpu.py RESULTS.csv OUT.png [TITLE]
+Usage: plot_gpu.py RESULTS.csv OUT.png [TITLE] [--no-published]
 The published AnyBCQ GEMV times (H100, reference table in the project's baseline notes) are drawn for
-comparison with its ~1.07 us output zeroing added; they are only comparable to runs on an H100.
+comparison with its ~1.07 us output zeroing added; they are only comparable to runs on an H100, so
+--no-published leaves them out (for runs on other cards).
 """
 import csv
 import sys
@@ -23,8 +24,12 @@ def roof_us(m, k, n, p):
 
 
 def main():
-    src, out = sys.argv[1], sys.argv[2]
-    title = sys.argv[3] if len(sys.argv) > 3 else ""
+    args = [a for a in sys.argv[1:] if a != "--no-published"]
+    published = "--no-published" not in sys.argv[1:]
+    if len(args) < 2:
+        sys.exit(__doc__)
+    src, out = args[0], args[1]
+    title = args[2] if len(args) > 2 else ""
     rows = list(csv.DictReader(open(src)))
     shapes = []
     for r in rows:
@@ -50,8 +55,9 @@ def main():
             t = PUBLISHED.get(s, (0, 0, 0))[p - 2]
             pub.append(roof_us(s[0], s[1], 1, p) / (t + ZEROING_US) if t else 0)
         ax1.bar([x + (2 * i - 2) * width for x in xs], ours, width, label=f"AnyBCQ Gemm p={p}", color=colors[p])
-        ax1.bar([x + (2 * i - 1) * width for x in xs], pub, width, label=f"published p={p} (H100)",
-                color=colors[p], alpha=0.35, hatch="//")
+        if published:
+            ax1.bar([x + (2 * i - 1) * width for x in xs], pub, width, label=f"published p={p} (H100)",
+                    color=colors[p], alpha=0.35, hatch="//")
     ax1.set_xticks(list(xs))
     ax1.set_xticklabels([f"{m}x{k}" for m, k in shapes])
     ax1.axhline(0.85, color="k", ls=":", lw=1)
