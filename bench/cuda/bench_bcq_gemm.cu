@@ -9,7 +9,7 @@
 // Where the binary-mma path is taken, a second row "bmma+reuse" times the same calls with
 // Arguments::reuse_packed_x (activation bit planes packed once, as for K and V after Q).
 //   roofline = bytes that must move / kPeakBytesPerSecond (3.10 TB/s, the H100 streaming-read ceiling
-//   measured with the reference numbers); bytes for AnyBCQ at p: p·M·K/8 + (p+1)·(K/128)·M·2 + x + y.
+//   measured with the reference numbers); bytes for AnyBCQ at p: p·M·K/8 + (p+1)·(K/g)·M·2 (g = --group, 128 by default) + x + y.
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -103,7 +103,7 @@ double time_ours(G& gemm, std::vector<typename G::Arguments>& args, void* ws, st
 int main(int argc, char** argv) {
   bool quick = false;
   const char* csv_path = nullptr;
-  long only_m = 0, only_k = 0, only_n = 0;
+  long only_m = 0, only_k = 0, only_n = 0, group = 128;
   int only_p = 0;
   bool sweep = false, pdl = true;
   cuda::GemmPath force = cuda::GemmPath::kAuto;
@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) std::sscanf(argv[++i], "%ldx%ld", &only_m, &only_k);
     else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) only_n = std::atol(argv[++i]);
     else if (!std::strcmp(argv[i], "--p") && i + 1 < argc) only_p = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--group") && i + 1 < argc) group = std::atol(argv[++i]);
     else if (!std::strcmp(argv[i], "--sweep")) sweep = true;
     else if (!std::strcmp(argv[i], "--no-pdl")) pdl = false;
     else if (!std::strcmp(argv[i], "--path") && i + 1 < argc) {
@@ -130,9 +131,10 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else {
-      std::printf("usage: %s [--quick] [--csv FILE] [--shape MxK] [--batch N] [--p P]"
+      std::printf("usage: %s [--quick] [--csv FILE] [--shape MxK] [--batch N] [--p P] [--group G]"
                   " [--path auto|bitserial|fused-dq|deq+cublas|lut|wgmma-dq|bmma]"
                   " [--sweep] [--no-pdl]\n"
+                  "  --group: scale group size (default 128; it must divide K of every shape timed)\n"
                   "  --no-pdl: launch the binary-mma path's kernels without programmatic dependent launch\n"
                   "  --sweep: also time the path taken with every K split it allows (register-dequantizing kernel:\n"
                   "           1, 2, 4, 8 slices per block; LUT and binary-mma kernels: 1, 2, 4, 8; warpgroup kernel: 1, 2, 4, 8\n"
@@ -153,8 +155,8 @@ int main(int argc, char** argv) {
   CHECK_CUDA(cudaDriverGetVersion(&drv));
   std::printf("device: %s, %d SMs, L2 %d MB; CUDA runtime %d.%d, driver %d.%d\n", prop.name, prop.multiProcessorCount,
               prop.l2CacheSize >> 20, rt / 1000, (rt % 1000) / 10, drv / 1000, (drv % 1000) / 10);
-  std::printf("timing: median of %d CUDA-graph replays, %d calls each, weights rotated over >= %zu MB\n", kReplays,
-              kCallsPerGraph, kRotateBytes >> 20);
+  std::printf("timing: median of %d CUDA-graph replays, %d calls each, weights rotated over >= %zu MB; scale group %ld\n",
+              kReplays, kCallsPerGraph, kRotateBytes >> 20, group);
   FILE* csv = csv_path ? std::fopen(csv_path, "w") : nullptr;
   if (csv) std::fprintf(csv, "M,K,batch,p,path,us,cublas_us,roofline_us,frac_roofline,speedup_vs_fp16,gbps\n");
 
@@ -167,7 +169,11 @@ int main(int argc, char** argv) {
   if (only_m) shapes = {{only_m, only_k}};
   if (only_n) batches = {only_n};
   const int p_max = 4, p_min = 2;
-  const index_t group = 128;
+  for (const Shape sh : shapes)
+    if (group < 32 || group % 32 != 0 || sh.K % group != 0) {
+      std::fprintf(stderr, "--group %ld: must be a multiple of 32 that divides K (%ld)\n", group, long(sh.K));
+      return 2;
+    }
 
   cudaStream_t s;
   CHECK_CUDA(cudaStreamCreate(&s));
@@ -297,7 +303,7 @@ int main(int argc, char** argv) {
                         ok2 ? "" : " NOT FINITE");
           }
         }
-        const double bytes = double(p) * M * K / 8 + double(p + 1) * (K / 128) * M * 2 + n * K * 2 + n * M * 2;
+        const double bytes = double(p) * M * K / 8 + double(p + 1) * (K / group) * M * 2 + n * K * 2 + n * M * 2;
         const double roof = 1e6 * bytes / kPeakBytesPerSecond;
         const char* path = cuda::to_string(cuda::Gemm<__half>::path(args[0]));
         auto print_row = [&](const char* label, double us) {

@@ -180,6 +180,22 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const std::uint32_t (&a)
   }
 }
 
+//! d = A·B (no accumulator input): mma16816 with C = 0.
+template <class E>
+__device__ __forceinline__ void mma16816_first(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
+  if constexpr (std::is_same_v<E, __half>) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%10,%10,%10,%10};\n"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.0f));
+  } else {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%10,%10,%10,%10};\n"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.0f));
+  }
+}
+
 //! 16-byte load that skips L1 (weights are read once per call).
 __device__ __forceinline__ uint4 load_stream(const uint4* p) {
   uint4 v;
@@ -910,16 +926,24 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
       // kSerial, end of a scale group (entry u of the slot's windows): fold C_i, L and H into acc[0].
       auto serial_fold = [&](int u) {
         const int grp = min(grp0 + u, G - 1);
+        // Entry b (α_b, or β for b = p) of rows g and g + 8; aligned runs start at their window (no offset to compute).
+        auto fold_scales = [&](int b) {
+          if (runs.aligned) {
+            const Scale* sp = reinterpret_cast<const Scale*>(slot + kPlanes * 32 + (u * (kPlanes + 1) + b) * scale_window<Scale>());
+            return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
+          }
+          return window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
+        };
         float sa0 = 0.0f, sa1 = 0.0f, v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
         for (int b = 0; b < (kSerial ? kPlanes : 1); ++b) {
-          const float2 al = window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
+          const float2 al = fold_scales(b);
           sa0 += al.x;
           sa1 += al.y;
 #pragma unroll
           for (int c = 0; c < 4; ++c) v[c] = fmaf(c < 2 ? al.x : al.y, pacc[b][c], v[c]);
         }
-        const float2 be = prm.beta ? window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, kPlanes, g) : make_float2(0.0f, 0.0f);
+        const float2 be = prm.beta ? fold_scales(kPlanes) : make_float2(0.0f, 0.0f);
         const float o0 = be.x - sa0, o1 = be.y - sa1;
         const float kl0 = fmaf(-32.0f, sa0, o0), kh0 = fmaf(-8.0f, sa0, o0);  // rows g: c_lo = 16, c_hi = 4
         const float kl1 = fmaf(-16.0f, sa1, o1), kh1 = fmaf(-4.0f, sa1, o1);  // rows g + 8: 8 and 2
@@ -929,10 +953,12 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
           acc[0][0][j] += fmaf(2.0f, v[j], fmaf(kl0, L, kh0 * H));
           acc[0][0][2 + j] += fmaf(2.0f, v[2 + j], fmaf(kl1, L, kh1 * H));
         }
-        clear_serial();
       };
-      // Word w of the chunk: scales at the first word of a group, then four dequantize + mma steps (kSerial:
-      // four steps of p + 1 mma, and the fold at the last word of a group or of the chunk's valid words).
+      // Word w of the chunk: scales at the first word of a group, then four dequantize + mma steps. kSerial:
+      // four steps of p + 1 mma, the sums folded after every odd word (twice a chunk also for groups of 256
+      // or more, which leaves even words to start from zero: the first mma of words 0 and 2 takes no
+      // accumulator, so that the sums need no clearing), after every word for g = 64 and after the last
+      // valid word; a fold after an even word clears the sums for the next word.
       auto run_word = [&](int w, const std::uint32_t(&xb)[NT][8]) {
         const int u = w >> fold_shift;
         std::uint32_t words[kPlanes];
@@ -941,17 +967,27 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
         if constexpr (kSerial) {
 #pragma unroll
           for (int s = 0; s < 4; ++s) {
-            mma16816<Element>(lh, alh, xb[0][2 * s], xb[0][2 * s + 1]);
+            const bool first = s == 0 && (w & 1) == 0;  // constant wherever run_word is unrolled
+            if (first)
+              mma16816_first<Element>(lh, alh, xb[0][2 * s], xb[0][2 * s + 1]);
+            else
+              mma16816<Element>(lh, alh, xb[0][2 * s], xb[0][2 * s + 1]);
 #pragma unroll
             for (int b = 0; b < kPlanes; ++b) {
               const std::uint32_t wv = align_step<OperandBits<Element>::kPos>(words[b], s);
               std::uint32_t a[4];
 #pragma unroll
               for (int r = 0; r < 4; ++r) a[r] = and_or(wv, dmask[r], dbase[r]);
-              mma16816<Element>(pacc[b], a, xb[0][2 * s], xb[0][2 * s + 1]);
+              if (first)
+                mma16816_first<Element>(pacc[b], a, xb[0][2 * s], xb[0][2 * s + 1]);
+              else
+                mma16816<Element>(pacc[b], a, xb[0][2 * s], xb[0][2 * s + 1]);
             }
           }
-          if (((w + 1) & ((1 << fold_shift) - 1)) == 0 || w + 1 == nw) serial_fold(u);
+          if ((w & 1) || w + 1 == nw || fold_shift == 0) {
+            serial_fold(u);
+            if ((w & 1) == 0) clear_serial();
+          }
         } else {
           if ((w & ((1 << fold_shift) - 1)) == 0)  // first word of a group: its scales from the ring
             window_consts(slot + kPlanes * 32, runs, u, min(grp0 + u, G - 1), g, prm.beta != nullptr, dc);
