@@ -33,8 +33,8 @@ struct WeightCase {
   bool sym;
 };
 
-inline std::mt19937& rng() {
-  static std::mt19937 r(static_cast<std::uint32_t>(anybcq_test::base_seed() ^ (anybcq_test::base_seed() >> 32)));
+inline std::mt19937_64& rng() {
+  static std::mt19937_64 r = anybcq_test::rng(0x6765);  // this file's stream of the run's seed
   return r;
 }
 
@@ -42,7 +42,7 @@ inline std::mt19937& rng() {
 inline MultiPrecisionWeights<> random_weights(index_t M, index_t K, index_t g, int p_min, int p_max, bool symmetric = false) {
   BcqShape s{M, K, g, p_min, p_max, symmetric};
   MultiPrecisionWeights<> w(s);
-  for (auto& word : w.planes()) word = rng()();
+  for (auto& word : w.planes()) word = static_cast<std::uint32_t>(rng()());
   std::uniform_real_distribution<float> u(0.5f, 1.5f), ub(-0.3f, 0.3f);
   const auto& sl = w.scale_layout();
   for (int p = p_min; p <= p_max; ++p)

@@ -133,6 +133,10 @@ struct FusedParams {
   index_t batch_blocks = 1;       //!< blocks along the batch (each NT·8 rows)
   int tm = 1, ks = 1;             //!< register-dequantizing kernel: row tiles × K slices per block
   bool aligned_scales = false;    //!< M % 16 == 0 and 16-byte aligned scale tables (copy_scale_windows)
+  //! 16-byte pieces of the aligned scale runs (α^p_i for i < p, β^p) of one 256-column chunk and 16-row tile.
+  ANYBCQ_HOST_DEVICE int chunk_scale_pieces(int p) const {
+    return (4 >> fold_shift()) * (p + (beta ? 1 : 0)) * int(sizeof(Scale));
+  }
 };
 
 template <class E>
@@ -349,6 +353,13 @@ __device__ __forceinline__ float2 window_scales(const uint4* src, const TileScal
   constexpr int kWin = scale_window<Scale>();
   const int off = int(reinterpret_cast<std::uintptr_t>(runs.run(grp, b)) & 15u);
   const Scale* sp = reinterpret_cast<const Scale*>(reinterpret_cast<const char*>(src + (u * (kPlanes + 1) + b) * kWin) + off);
+  return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
+}
+
+//! Entry (grp0 + u, b) for rows g and g + 8 from windows of aligned runs (runs.aligned: each run starts its window).
+template <int kPlanes, class Scale>
+__device__ __forceinline__ float2 aligned_window_scales(const uint4* src, int u, int b, int g) {
+  const Scale* sp = reinterpret_cast<const Scale*>(src + (u * (kPlanes + 1) + b) * scale_window<Scale>());
   return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
 }
 
@@ -826,6 +837,7 @@ template <class Tuning, class Element, class Scale, int kPlanes, int NT>
 __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_kernel(const FusedParams<Scale> prm) {
   constexpr bool kPrefetchX = NT <= 2;
   constexpr bool kSerial = NT == 1 && kPlanes <= 4;
+  constexpr int kSP = kSerial ? kPlanes : 1;  // planes with their own sums (kSerial)
   constexpr int kStages = stages_for(kPlanes);
   constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -856,13 +868,13 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     decode_constants<Element>(dmask, dbase);
     // kSerial: per-plane sums C_i and the activation sums L (c = 0, 1) and H (c = 2, 3) of the current group.
     // (One accumulator chain each: a second chain per plane at p ≤ 2 measured 3–6% slower on an H200.)
-    float pacc[kSerial ? kPlanes : 1][4], lh[4];
+    float pacc[kSP][4], lh[4];
     auto clear_serial = [&]() {
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
         lh[c] = 0.0f;
 #pragma unroll
-        for (int b = 0; b < (kSerial ? kPlanes : 1); ++b) pacc[b][c] = 0.0f;
+        for (int b = 0; b < kSP; ++b) pacc[b][c] = 0.0f;
       }
     };
     clear_serial();
@@ -928,15 +940,12 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
         const int grp = min(grp0 + u, G - 1);
         // Entry b (α_b, or β for b = p) of rows g and g + 8; aligned runs start at their window (no offset to compute).
         auto fold_scales = [&](int b) {
-          if (runs.aligned) {
-            const Scale* sp = reinterpret_cast<const Scale*>(slot + kPlanes * 32 + (u * (kPlanes + 1) + b) * scale_window<Scale>());
-            return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
-          }
+          if (runs.aligned) return aligned_window_scales<kPlanes, Scale>(slot + kPlanes * 32, u, b, g);
           return window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
         };
         float sa0 = 0.0f, sa1 = 0.0f, v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-        for (int b = 0; b < (kSerial ? kPlanes : 1); ++b) {
+        for (int b = 0; b < kSP; ++b) {
           const float2 al = fold_scales(b);
           sa0 += al.x;
           sa1 += al.y;
@@ -1485,7 +1494,7 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   const Scale* my_src = reinterpret_cast<const Scale*>(prm.planes);
   index_t my_stride = 0;
   int my_u = 0, my_dst = -1;
-  if (kFast && lane < ng * nb * kRun) {
+  if (kFast && lane < prm.chunk_scale_pieces(P)) {
     const int b = (lane / kRun) % nb, j = lane % kRun;
     my_u = lane / (kRun * nb);
     my_src = runs.run(my_u, b) + j * (16 / int(sizeof(Scale)));
@@ -1533,8 +1542,7 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   // α or β (b = P) of rows g and g + 8 for scale group grp (window u) of the chunk in `slot`.
   auto scales2 = [&](const uint4* slot, int u, int grp, int b) {
     if constexpr (kFast) {
-      const Scale* sp = reinterpret_cast<const Scale*>(slot + P * 32 + (u * (P + 1) + b) * kWin);
-      return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
+      return aligned_window_scales<P, Scale>(slot + P * 32, u, b, g);
     } else {
       return window_scales<P>(slot + P * 32, runs, u, grp, b, g);
     }
@@ -2428,9 +2436,7 @@ class Gemm {
                          static_cast<const uint4*>(xb), xs4);
       };
       // The fast kernels need aligned scale runs that a chunk's 32 lanes copy in one piece each.
-      const int groups_per_chunk = 4 >> prm.fold_shift();
-      const int runs_per_group = kP + (prm.beta ? 1 : 0);
-      if (!prm.aligned_scales || groups_per_chunk * runs_per_group * int(sizeof(Scale)) > 32)
+      if (!prm.aligned_scales || prm.chunk_scale_pieces(kP) > 32)
         return go(detail::bmma_gemv_kernel<Element, Scale, kP, 4, false>);  // rows past the batch count zeros
       switch (prm.batch) {
         case 1: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 1, true>);
