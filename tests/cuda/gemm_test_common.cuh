@@ -287,9 +287,10 @@ void dequant_cublas() {
   check_call<E>(w2, dw2, 130, 3, nullptr, "dequant+cublas g=K");
 }
 
-//! The warpgroup kernel (sm_90a builds): odd M (a ragged last 64-row block), a partial last chunk,
-//! every group size, p_min 1..p_max 5, symmetric weights, batch 1..257 (ragged and several 128-row
-//! batch blocks), and the dispatcher's choice above kMaxFusedBatch.
+//! The warpgroup kernels (sm_90a builds): odd M (a ragged last 64- or 128-row block), a partial last
+//! chunk, every group size, p_min 1..p_max 5, symmetric weights, batch 1..257 (ragged and several
+//! batch blocks; 130 and 257 take the warp-specialized kernel, the others the register-operand one),
+//! and the dispatcher's choice above kMaxFusedBatch.
 template <class E>
 void wgmma_dequant() {
   if (!have_gpu()) return;
@@ -297,6 +298,8 @@ void wgmma_dequant() {
     MESSAGE("this build has no sm_90a code: wgmma-dq not tested");
     return;
   }
+  static_assert(cuda::DefaultTuning::kWsMinBatch > 97 && cuda::DefaultTuning::kWsMinBatch <= 130,
+                "the batches below must reach both warpgroup kernels");
   using Case = WeightCase;
   for (const Case c : {Case{1003, 4096, 128, 2, 4, false}, Case{517, 2048, 64, 1, 3, false}, Case{333, 1536, 256, 2, 5, true},
                        Case{83, 4160, 4160, 2, 4, false}, Case{64, 512, 128, 2, 4, false}, Case{19, 96, 96, 1, 2, false}}) {

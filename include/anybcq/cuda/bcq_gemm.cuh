@@ -29,7 +29,10 @@
 //    feeds the A operand of wgmma (64 weight rows per warpgroup) against activation tiles packed into
 //    128-byte-swizzled shared-memory tiles of 128 or 256 batch rows; where the grid would be small, K is
 //    split over up to Tuning::kWgMaxSplits blocks per output tile, whose fp32 partials a second kernel
-//    adds in slice order.
+//    adds in slice order. From batch Tuning::kWsMinBatch on, a warp-specialized kernel takes over: in
+//    each block one warpgroup rebuilds Ŵ_p of 128 weight rows into shared memory (stmatrix) while two
+//    others run wgmma with both operands in shared memory against 256-row activation tiles brought in by
+//    bulk copies; the warpgroups meet through mbarriers over a ring of 64-column stages.
 //  * dequantize + cuBLAS (uniform precision, larger batches): Ŵ_p is written to the
 //    workspace in the activation type (the same register dequantization), then one cublasGemmEx with
 //    fp32 compute.
@@ -71,6 +74,8 @@ struct DefaultTuning {
   static constexpr int kMaxWgmmaBatch = 256;  //!< sm_90a builds: warpgroup kernel above kMaxFusedBatch up to here
   static constexpr int kWgmmaMinRows = 4096;  //!< … and from batch kWgmmaEarlyBatch + 1 when M ≥ this
   static constexpr int kWgmmaEarlyBatch = 32;
+  static constexpr int kWsMinBatch = 129;    //!< warpgroup path: the warp-specialized kernel (256-row batch tiles) from here
+  static constexpr int kWsTargetBlocks = 132;  //!< … split K until its grid has this many blocks (one per multiprocessor)
   static constexpr int kWgTargetBlocks = 264;  //!< warpgroup kernel: split K until the grid has this many blocks
   static constexpr int kWgMaxSplits = 8;       //!< … into at most this many slices
   static constexpr int kWgMinSplitChunks = 2;  //!< … of at least this many 256-column chunks each
@@ -1941,6 +1946,324 @@ __global__ void __launch_bounds__(256) wg_reduce_kernel(const float* __restrict_
   }
 }
 
+//! d (64 × 256, fp32, wgmma accumulator layout) += A (64 × 16, shared-memory tile `adesc`, K-major) ·
+//! B (16 × 256, shared-memory tile `bdesc`, K-major).
+#define ANYBCQ_WGSS_MMA256(T)                                                                                         \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"                                                          \
+               "wgmma.mma_async.sync.aligned.m64n256k16.f32." T "." T " {"                                            \
+               "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "      \
+               "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, "      \
+               "%40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, "      \
+               "%59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, "      \
+               "%78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, "      \
+               "%97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, "        \
+               "%113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127 "            \
+               "}, %128, %129, p, 1, 1, 0, 0;\n}\n"                                                                   \
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),      \
+                 "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),             \
+                 "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),           \
+                 "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),           \
+                 "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),           \
+                 "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),           \
+                 "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),           \
+                 "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),           \
+                 "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),           \
+                 "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]),           \
+                 "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]),           \
+                 "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]),           \
+                 "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]),           \
+                 "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]),           \
+                 "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]),                   \
+                 "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]),                  \
+                 "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]),                  \
+                 "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]),                  \
+                 "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])                                 \
+               : "l"(adesc), "l"(bdesc), "r"(1))
+template <class E>
+__device__ __forceinline__ void wgmma_ss(float (&d)[128], std::uint64_t adesc, std::uint64_t bdesc) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  if constexpr (std::is_same_v<E, __half>)
+    ANYBCQ_WGSS_MMA256("f16");
+  else
+    ANYBCQ_WGSS_MMA256("bf16");
+#else
+  (void)d, (void)adesc, (void)bdesc;
+#endif
+}
+#undef ANYBCQ_WGSS_MMA256
+// ---- Warp-specialized warpgroup kernel (wgmma from shared memory, sm_90a) -------------------------------
+// A block has three warpgroups: warpgroup 0 dequantizes, warpgroups 1 and 2 run the tensor cores. They
+// meet through a ring of kS stages (one 64-column word each: Ŵ_p of the block's 128 weight rows and the
+// word's activation tile of 256 batch rows), each with a "full" and an "empty" mbarrier.
+
+//! mbarrier primitives (shared::cta addresses).
+__device__ __forceinline__ void mbar_init(unsigned bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(unsigned bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+//! Arrives and expects `bytes` more of asynchronous copies (cp.async.bulk) on the current phase.
+__device__ __forceinline__ void mbar_arrive_expect_tx(unsigned bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+//! Waits until the phase of parity `parity` has completed.
+__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
+  unsigned done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+//! Bulk copy of `bytes` (multiple of 16) from global to shared memory, completing on mbarrier `bar`.
+__device__ __forceinline__ void bulk_copy_g2s(unsigned dst, const void* src, unsigned bytes, unsigned bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
+
+constexpr int kWsThreads = 384;      //!< threads of the warp-specialized kernel (three warpgroups)
+constexpr int kWsRows = 128;         //!< weight rows per block (8 row tiles, two per dequantizing warp)
+constexpr int kWsBatch = 2 * kWgBatch;  //!< batch rows per block (two packed activation tiles)
+constexpr int kWsATileBytes = kWsRows * 128;  //!< one stage's Ŵ_p tile: 128 rows × 64 columns, 128-byte swizzle
+constexpr int kWsBTileBytes = kWsBatch * 128;  //!< one stage's activation tile: 256 rows × 64 columns
+//! 16-byte pieces of one row tile's scale windows for a 256-column chunk (up to 4 groups × (p + 1)).
+template <class Scale>
+__host__ __device__ constexpr int ws_scale_u4(int planes) { return 4 * (planes + 1) * scale_window<Scale>(); }
+//! Shared memory of the warp-specialized kernel with `stages` stages: 1 KiB for the swizzle alignment,
+//! the stages, two chunk slots of scale windows per dequantizing warp and row tile, and 2·stages mbarriers.
+template <class Scale>
+__host__ __device__ constexpr int ws_smem_for(int planes, int stages) {
+  return 1024 + stages * (kWsATileBytes + kWsBTileBytes) + 4 * 2 * 2 * ws_scale_u4<Scale>(planes) * 16 + 2 * stages * 8;
+}
+//! Stages: the most (2..6) that fit one block per multiprocessor (p ≤ 5: 4, p ≥ 6: 3).
+template <class Scale>
+__host__ __device__ constexpr int ws_stages(int planes) {
+  for (int s = 6; s > 2; --s)
+    if (ws_smem_for<Scale>(planes, s) <= 227 * 1024) return s;
+  return 2;
+}
+template <class Scale>
+__host__ __device__ constexpr int ws_smem_bytes(int planes) {
+  return ws_smem_for<Scale>(planes, ws_stages<Scale>(planes));
+}
+//! Stores four 8 × 8 matrices of 16-bit values (matrix q from register r[q] of every lane, as the mma A
+//! fragment holds them); lane L gives the address of row L mod 8 of matrix L / 8.
+__device__ __forceinline__ void stmatrix_x4(unsigned addr, const std::uint32_t (&r)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(r[0]), "r"(r[1]),
+               "r"(r[2]), "r"(r[3])
+               : "memory");
+}
+
+//! Warp-specialized register-dequantizing warpgroup kernel (uniform precision kPlanes; sm_90a). Block
+//! (row block, batch block, K slice): 128 weight rows × 256 batch rows.
+//!  * Warpgroup 0 (dequantizing): warp w takes row tiles 8·blockIdx.x + 2w and + 2w + 1. Their planes
+//!    come from global memory into registers one chunk ahead (p ≤ 4; at the chunk's start above), their
+//!    scales through two chunk slots in shared memory (cp.async). Each 64-column word of Ŵ_p is rebuilt
+//!    in registers (the same arithmetic as dqmma_kernel) and stored with stmatrix into the stage's A tile,
+//!    in the 128-byte-swizzled K-major layout the tensor cores read (columns in the order of
+//!    wg_column_pair, as in the packed activations). Thread 0 also starts the bulk copy of the next
+//!    word's activation tile (packed by wg_pack_x_kernel) into its stage.
+//!  * Warpgroups 1 and 2 (tensor cores): warpgroup 1 + c multiplies weight rows 64c … 64c + 63 with the
+//!    stage's activation tile, 4 wgmma m64n256k16 per word from shared memory into fp32 accumulators,
+//!    and releases the stage when those have completed (one word later).
+//! K may be split over gridDim.z blocks (as wgdq_kernel): with more than one slice the block writes its
+//! fp32 partial sums to part[z] (batch × M) and wg_reduce_kernel adds them in order. Every output is
+//! written once, no atomics.
+template <class Element, class Scale, int kPlanes>
+__global__ void __launch_bounds__(kWsThreads, 1) wgss_kernel(const FusedParams<Scale> prm, const uint4* __restrict__ xp,
+                                                             int words, float* __restrict__ part) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int kS = ws_stages<Scale>(kPlanes);
+  constexpr int kStageBytes = kWsATileBytes + kWsBTileBytes;
+  constexpr int kScaleU4 = ws_scale_u4<Scale>(kPlanes);
+  constexpr bool kPrefetch = kPlanes <= 4;  // next chunk's planes in registers
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  extern __shared__ uint4 smem_ws[];
+  const unsigned sraw = static_cast<unsigned>(__cvta_generic_to_shared(smem_ws));
+  const unsigned pad = (1024u - (sraw & 1023u)) & 1023u;
+  const unsigned st_addr = sraw + pad;  // stage s: A tile at st_addr + s·kStageBytes, B tile after it
+  uint4* ring_all = smem_ws + (pad + kS * kStageBytes) / 16;
+  const unsigned bars = sraw + pad + kS * kStageBytes + 4 * 2 * 2 * kScaleU4 * 16;  // full[kS], empty[kS]
+  const int c_lo = int(blockIdx.z * prm.chunks / gridDim.z), c_hi = int((blockIdx.z + 1) * prm.chunks / gridDim.z);
+  const int j_lo = 4 * c_lo, j_hi = 4 * c_hi;
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kS; ++s) {
+      mbar_init(bars + 8 * s, 128 + 1);  // full: every dequantizing thread, plus the copy's expect_tx
+      mbar_init(bars + 8 * (kS + s), 8);  // empty: one arrival per tensor-core warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (warp < 4) {
+    // ---- dequantizing warpgroup ----
+    std::uint32_t dmask[4], dbase[4];
+    decode_constants<Element>(dmask, dbase);
+    const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
+    const uint4* wtile[2];
+    index_t rt[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const index_t own = index_t(blockIdx.x) * 8 + 2 * warp + i;
+      rt[i] = own < prm.row_tiles ? own : prm.row_tiles - 1;  // past the end: a copy, not stored
+      wtile[i] = prm.planes + rt[i] * prm.chunks * 32 + lane;
+    }
+    const TileScaleRuns<Scale> runs0(prm, rt[0], kPlanes), runs1(prm, rt[1], kPlanes);
+    const int fold_shift = prm.fold_shift();
+    const int ng = 4 >> fold_shift;
+    const int nb = kPlanes + (prm.beta ? 1 : 0);
+    const int G = int(prm.scales.groups);
+    uint4* ring = ring_all + warp * (2 * 2 * kScaleU4);  // [slot][tile]
+    auto copy_scales = [&](int c) {
+      if (c < c_hi) {
+        uint4* slot = ring + (c & 1) * 2 * kScaleU4;
+        const int grp0 = min(group_of_column(prm, c * 256), G - 1);
+        copy_scale_windows<kPlanes>(slot, runs0, grp0, ng, nb, G, prm.planes, lane);
+        copy_scale_windows<kPlanes>(slot + kScaleU4, runs1, grp0, ng, nb, G, prm.planes, lane);
+      }
+      cp_async_commit();
+    };
+    auto load_planes = [&](int c, uint4 (&q)[2][kPlanes]) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int b = 0; b < kPlanes; ++b) q[i][b] = __ldg(wtile[i] + b * plane_stride + index_t(c) * 32);
+    };
+    // Activation tile of word j into stage s (thread 0): the stage's previous word must be done.
+    const char* xsrc = reinterpret_cast<const char*>(xp);
+    const index_t bb = index_t(blockIdx.y);
+    auto copy_x = [&](int j, int s, unsigned ph) {
+      const unsigned full = bars + 8 * s;
+      mbar_wait(bars + 8 * (kS + s), ph ^ 1u);
+      mbar_arrive_expect_tx(full, kWsBTileBytes);
+      const unsigned b_tile = st_addr + unsigned(s * kStageBytes) + kWsATileBytes;
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        bulk_copy_g2s(b_tile + h * (kWgTileU4 * 16), xsrc + ((2 * bb + h) * words + j) * index_t(kWgTileU4 * 16),
+                      kWgTileU4 * 16, full);
+    };
+    // stmatrix addresses: lane L writes row 32·warp + 16·i + 8·((L >> 3) & 1) + (L & 7) of the A tile
+    // (tile i), piece 2·step + (L >> 4) of it, swizzled (piece ^ (row mod 8)).
+    const unsigned srow = unsigned(32 * warp + 8 * ((lane >> 3) & 1) + (lane & 7));
+    unsigned soff[4];
+#pragma unroll
+    for (int st = 0; st < 4; ++st) soff[st] = srow * 128 + ((unsigned(2 * st + (lane >> 4)) ^ unsigned(lane & 7)) * 16);
+    int s = 0;
+    unsigned ph = 0;
+    if (threadIdx.x == 0) copy_x(j_lo, 0, 0);
+    copy_scales(c_lo);
+    uint4 q[2][kPlanes], qn[2][kPlanes];
+    if constexpr (kPrefetch) load_planes(c_lo, qn);
+    for (int c = c_lo; c < c_hi; ++c) {
+      if constexpr (kPrefetch) {
+#pragma unroll
+        for (int i = 0; i < 2; ++i)
+#pragma unroll
+          for (int b = 0; b < kPlanes; ++b) q[i][b] = qn[i][b];
+        if (c + 1 < c_hi) load_planes(c + 1, qn);
+      } else {
+        load_planes(c, q);
+      }
+      __syncwarp();  // every lane done with slot (c + 1) & 1 (chunk c − 1)
+      copy_scales(c + 1);
+      cp_async_wait<1>();  // chunk c's scales landed
+      __syncwarp();
+      const uint4* slot = ring + (c & 1) * 2 * kScaleU4;
+      const int grp0 = min(group_of_column(prm, c * 256), G - 1);
+      DequantConsts<Element, kPlanes> dc[2];
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        const int j = 4 * c + w;
+        if ((w & ((1 << fold_shift) - 1)) == 0) {
+          const int u = w >> fold_shift;
+          window_consts(slot, runs0, u, min(grp0 + u, G - 1), g, prm.beta != nullptr, dc[0]);
+          window_consts(slot + kScaleU4, runs1, u, min(grp0 + u, G - 1), g, prm.beta != nullptr, dc[1]);
+        }
+        const int s_next = s + 1 == kS ? 0 : s + 1;
+        if (threadIdx.x == 0 && j + 1 < j_hi) copy_x(j + 1, s_next, s_next == 0 ? ph ^ 1u : ph);
+        const unsigned a_tile = st_addr + unsigned(s * kStageBytes);
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          std::uint32_t wd[kPlanes];
+#pragma unroll
+          for (int b = 0; b < kPlanes; ++b) wd[b] = component(q[i][b], w);
+          std::uint32_t a[4][4];
+#pragma unroll
+          for (int st = 0; st < 4; ++st) dequant_step<Element, kPlanes>(wd, st, dc[i], dmask, dbase, a[st]);
+          if (i == 0) mbar_wait(bars + 8 * (kS + s), ph ^ 1u);  // the tensor cores are done with the stage's previous word
+#pragma unroll
+          for (int st = 0; st < 4; ++st) stmatrix_x4(a_tile + unsigned(i * 16 * 128) + soff[st], a[st]);
+        }
+        fence_proxy_async();  // the stores, visible to the tensor cores
+        mbar_arrive(bars + 8 * s);
+        s = s_next;
+        if (s == 0) ph ^= 1u;
+      }
+    }
+    cp_async_wait<0>();
+  } else {
+    // ---- tensor-core warpgroups ----
+    const int wg = (warp >> 2) - 1;  // 0 or 1: weight rows 64·wg … 64·wg + 63 of the block
+    float d[128];
+#pragma unroll
+    for (int i = 0; i < 128; ++i) d[i] = 0.0f;
+    int s = 0;
+    unsigned ph = 0;
+    int s_prev = 0;
+    for (int j = j_lo; j < j_hi; ++j) {
+      const unsigned a_tile = st_addr + unsigned(s * kStageBytes) + unsigned(wg * 64 * 128);
+      const unsigned b_tile = st_addr + unsigned(s * kStageBytes) + kWsATileBytes;
+      mbar_wait(bars + 8 * s, ph);
+#pragma unroll
+      for (int i = 0; i < 128; ++i) wg_fence_operand(d[i]);
+      wgmma_fence();
+#pragma unroll
+      for (int st = 0; st < 4; ++st) wgmma_ss<Element>(d, wg_desc(a_tile + 32 * st), wg_desc(b_tile + 32 * st));
+      wgmma_commit();
+#pragma unroll
+      for (int i = 0; i < 128; ++i) wg_fence_operand(d[i]);
+      wgmma_wait<1>();  // the previous word's wgmma have read their stage
+      if (j > j_lo && lane == 0) mbar_arrive(bars + 8 * (kS + s_prev));
+      s_prev = s;
+      if (++s == kS) s = 0, ph ^= 1u;
+    }
+    wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < 128; ++i) wg_fence_operand(d[i]);
+
+    const index_t rt_own = index_t(blockIdx.x) * 8 + 4 * wg + (warp & 3);
+    if (rt_own < prm.row_tiles) {
+      Element* y = static_cast<Element*>(prm.y);
+      float* py = part ? part + index_t(blockIdx.z) * prm.batch * prm.M : nullptr;
+      const index_t m0 = rt_own * 16 + g;
+      const index_t n_base = index_t(blockIdx.y) * kWsBatch;
+#pragma unroll
+      for (int i = 0; i < kWsBatch / 8; ++i)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const index_t m = m0 + 8 * h, n = n_base + 8 * i + 2 * t + e;
+            if (m < prm.M && n < prm.batch) {
+              if (py)
+                py[n * prm.M + m] = d[4 * i + 2 * h + e];
+              else
+                y[n * prm.M + m] = from_f32<Element>(d[4 * i + 2 * h + e]);
+            }
+          }
+    }
+  }
+#else
+  (void)prm, (void)xp, (void)words, (void)part;
+#endif
+}
+
 inline bool aligned(const void* p, std::size_t a) { return (reinterpret_cast<std::uintptr_t>(p) % a) == 0; }
 
 }  // namespace detail
@@ -2274,6 +2597,12 @@ class Gemm {
   static int wg_splits(const Arguments& a) {
     const index_t chunks = a.weights.layout.chunks();
     if (a.k_slices > 0) return static_cast<int>(std::min<index_t>(a.k_slices, chunks));
+    if (a.batch >= Tuning::kWsMinBatch) {  // warp-specialized kernel: 128 × 256 per block
+      const index_t blocks = (a.weights.layout.row_tiles() + 7) / 8 * (wg_tile_rows(a.batch) / 2);
+      index_t s = std::min<index_t>(Tuning::kWgMaxSplits, Tuning::kWsTargetBlocks / std::max<index_t>(blocks, 1));
+      s = std::min<index_t>(s, chunks / Tuning::kWgMinSplitChunks);
+      return static_cast<int>(std::max<index_t>(s, 1));
+    }
     const index_t blocks = (a.weights.layout.row_tiles() + 3) / 4 * ((a.batch + detail::kWgBatch - 1) / detail::kWgBatch);
     index_t s = std::min<index_t>(Tuning::kWgMaxSplits, Tuning::kWgTargetBlocks / std::max<index_t>(blocks, 1));
     s = std::min<index_t>(s, chunks / Tuning::kWgMinSplitChunks);
@@ -2473,6 +2802,10 @@ class Gemm {
     const index_t row_blocks = (prm.row_tiles + 3) / 4;
     const Status s = with_planes(planes, [&](auto pc) {
       constexpr int kP = decltype(pc)::value;
+      if (prm.batch >= Tuning::kWsMinBatch) {
+        const index_t grid[3] = {(prm.row_tiles + 7) / 8, bblocks / 2, splits};
+        return launch_ws_one<kP>(prm, xp, words, grid, splits > 1 ? part : nullptr, stream);
+      }
       // 256 batch rows per block above 128 rows (half the dequantization per row) while that still gives
       // every multiprocessor a block (then K is not split); at p ≤ 2 only (at p = 3, 4 it fits the
       // registers but measured slower).
@@ -2488,6 +2821,13 @@ class Gemm {
     return launch(detail::wg_reduce_kernel<Element>, std::min<index_t>((outputs + 255) / 256, index_t(sm_count()) * 8),
                   256, 0, stream, "K-slice reduction", static_cast<const float*>(part), static_cast<Element*>(prm.y),
                   outputs, splits);
+  }
+  template <int kPlanes>
+  Status launch_ws_one(const detail::FusedParams<Scale>& prm, const uint4* xp, int words, const index_t (&grid)[3],
+                       float* part, cudaStream_t stream) {
+    return launch_grid(detail::wgss_kernel<Element, Scale, kPlanes>, grid, detail::kWsThreads,
+                       detail::ws_smem_bytes<Scale>(kPlanes), stream, "warp-specialized warpgroup kernel", prm,
+                       xp, words, part);
   }
   template <int kPlanes, int kNB>
   Status launch_wg_one(const detail::FusedParams<Scale>& prm, const uint4* xp, int words, const index_t (&grid)[3],
