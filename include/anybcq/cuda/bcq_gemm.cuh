@@ -2069,7 +2069,7 @@ __device__ __forceinline__ void stmatrix_x4(unsigned addr, const std::uint32_t (
 //!    word's activation tile (packed by wg_pack_x_kernel) into its stage.
 //!  * Warpgroups 1 and 2 (tensor cores): warpgroup 1 + c multiplies weight rows 64c … 64c + 63 with the
 //!    stage's activation tile, 4 wgmma m64n256k16 per word from shared memory into fp32 accumulators,
-//!    and releases the stage when those have completed (one word later).
+//!    and releases the stage as soon as those have completed.
 //! K may be split over gridDim.z blocks (as wgdq_kernel): with more than one slice the block writes its
 //! fp32 partial sums to part[z] (batch × M) and wg_reduce_kernel adds them in order. Every output is
 //! written once, no atomics.
@@ -2215,7 +2215,6 @@ __global__ void __launch_bounds__(kWsThreads, 1) wgss_kernel(const FusedParams<S
     for (int i = 0; i < 128; ++i) d[i] = 0.0f;
     int s = 0;
     unsigned ph = 0;
-    int s_prev = 0;
     for (int j = j_lo; j < j_hi; ++j) {
       const unsigned a_tile = st_addr + unsigned(s * kStageBytes) + unsigned(wg * 64 * 128);
       const unsigned b_tile = st_addr + unsigned(s * kStageBytes) + kWsATileBytes;
@@ -2228,9 +2227,8 @@ __global__ void __launch_bounds__(kWsThreads, 1) wgss_kernel(const FusedParams<S
       wgmma_commit();
 #pragma unroll
       for (int i = 0; i < 128; ++i) wg_fence_operand(d[i]);
-      wgmma_wait<1>();  // the previous word's wgmma have read their stage
-      if (j > j_lo && lane == 0) mbar_arrive(bars + 8 * (kS + s_prev));
-      s_prev = s;
+      wgmma_wait<0>();  // this word's wgmma have read their stage (the other warpgroup's keep the tensor cores busy)
+      if (lane == 0) mbar_arrive(bars + 8 * (kS + s));
       if (++s == kS) s = 0, ph ^= 1u;
     }
     wgmma_wait<0>();
