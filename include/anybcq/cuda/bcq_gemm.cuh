@@ -1769,7 +1769,6 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const std::uint
 #endif
 }
 #undef ANYBCQ_WG_MMA
-#undef ANYBCQ_WG_D8
 #undef ANYBCQ_WG_DREGS
 
 //! Register-dequantizing warpgroup kernel (uniform precision kPlanes; sm_90a). Block (row block,
@@ -1959,25 +1958,10 @@ __global__ void __launch_bounds__(256) wg_reduce_kernel(const float* __restrict_
                "%97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, "        \
                "%113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127 "            \
                "}, %128, %129, p, 1, 1, 0, 0;\n}\n"                                                                   \
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),      \
-                 "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),             \
-                 "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),           \
-                 "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),           \
-                 "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),           \
-                 "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),           \
-                 "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),           \
-                 "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),           \
-                 "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),           \
-                 "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]),           \
-                 "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]),           \
-                 "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]),           \
-                 "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]),           \
-                 "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]),           \
-                 "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]),                   \
-                 "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]),                  \
-                 "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]),                  \
-                 "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]),                  \
-                 "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])                                 \
+               : ANYBCQ_WG_D8(0), ANYBCQ_WG_D8(8), ANYBCQ_WG_D8(16), ANYBCQ_WG_D8(24), ANYBCQ_WG_D8(32),              \
+                 ANYBCQ_WG_D8(40), ANYBCQ_WG_D8(48), ANYBCQ_WG_D8(56), ANYBCQ_WG_D8(64), ANYBCQ_WG_D8(72),            \
+                 ANYBCQ_WG_D8(80), ANYBCQ_WG_D8(88), ANYBCQ_WG_D8(96), ANYBCQ_WG_D8(104), ANYBCQ_WG_D8(112),          \
+                 ANYBCQ_WG_D8(120)                                                                                    \
                : "l"(adesc), "l"(bdesc), "r"(1))
 template <class E>
 __device__ __forceinline__ void wgmma_ss(float (&d)[128], std::uint64_t adesc, std::uint64_t bdesc) {
@@ -1991,6 +1975,8 @@ __device__ __forceinline__ void wgmma_ss(float (&d)[128], std::uint64_t adesc, s
 #endif
 }
 #undef ANYBCQ_WGSS_MMA256
+#undef ANYBCQ_WG_D8
+
 // ---- Warp-specialized warpgroup kernel (wgmma from shared memory, sm_90a) -------------------------------
 // A block has three warpgroups: warpgroup 0 dequantizes, warpgroups 1 and 2 run the tensor cores. They
 // meet through a ring of kS stages (one 64-column word each: Ŵ_p of the block's 128 weight rows and the
