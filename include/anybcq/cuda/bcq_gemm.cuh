@@ -2067,6 +2067,9 @@ __global__ void __launch_bounds__(kWsThreads, 1) wgss_kernel(const FusedParams<S
   constexpr int kStageBytes = kWsATileBytes + kWsBTileBytes;
   constexpr int kScaleU4 = ws_scale_u4<Scale>(kPlanes);
   constexpr bool kPrefetch = kPlanes <= 4;  // next chunk's planes in registers
+  // p ≤ 3: the next chunk's scale copies and plane loads are issued after the chunk's first word is out
+  // (H200, batch 256: 3-8% less time at p = 3), else before its first word (p = 4: 2-4% less time).
+  constexpr bool kNextAfterFirst = kPlanes <= 3;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   extern __shared__ uint4 smem_ws[];
@@ -2152,13 +2155,18 @@ __global__ void __launch_bounds__(kWsThreads, 1) wgss_kernel(const FusedParams<S
         for (int i = 0; i < 2; ++i)
 #pragma unroll
           for (int b = 0; b < kPlanes; ++b) q[i][b] = qn[i][b];
-        if (c + 1 < c_hi) load_planes(c + 1, qn);
+        if constexpr (!kNextAfterFirst)
+          if (c + 1 < c_hi) load_planes(c + 1, qn);
       } else {
         load_planes(c, q);
       }
-      __syncwarp();  // every lane done with slot (c + 1) & 1 (chunk c − 1)
-      copy_scales(c + 1);
-      cp_async_wait<1>();  // chunk c's scales landed
+      if constexpr (kNextAfterFirst) {
+        cp_async_wait<0>();  // chunk c's scales landed (requested during chunk c − 1)
+      } else {
+        __syncwarp();  // every lane done with slot (c + 1) & 1 (chunk c − 1)
+        copy_scales(c + 1);
+        cp_async_wait<1>();  // chunk c's scales landed
+      }
       __syncwarp();
       const uint4* slot = ring + (c & 1) * 2 * kScaleU4;
       const int grp0 = min(group_of_column(prm, c * 256), G - 1);
@@ -2190,6 +2198,13 @@ __global__ void __launch_bounds__(kWsThreads, 1) wgss_kernel(const FusedParams<S
         mbar_arrive(bars + 8 * s);
         s = s_next;
         if (s == 0) ph ^= 1u;
+        if constexpr (kNextAfterFirst)
+          if (w == 0) {
+            __syncwarp();  // every lane done with slot (c + 1) & 1 (chunk c − 1)
+            copy_scales(c + 1);
+            if constexpr (kPrefetch)
+              if (c + 1 < c_hi) load_planes(c + 1, qn);
+          }
       }
     }
     cp_async_wait<0>();
