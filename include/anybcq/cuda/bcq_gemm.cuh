@@ -2596,17 +2596,15 @@ class Gemm {
   static int wg_splits(const Arguments& a) {
     const index_t chunks = a.weights.layout.chunks();
     if (a.k_slices > 0) return static_cast<int>(std::min<index_t>(a.k_slices, chunks));
-    if (a.batch >= Tuning::kWsMinBatch) {  // warp-specialized kernel: 128 × 256 per block
-      const index_t blocks = (a.weights.layout.row_tiles() + 7) / 8 * (wg_tile_rows(a.batch) / 2);
-      index_t s = std::min<index_t>(Tuning::kWgMaxSplits, Tuning::kWsTargetBlocks / std::max<index_t>(blocks, 1));
-      s = std::min<index_t>(s, chunks / Tuning::kWgMinSplitChunks);
-      return static_cast<int>(std::max<index_t>(s, 1));
-    }
-    const index_t blocks = (a.weights.layout.row_tiles() + 3) / 4 * ((a.batch + detail::kWgBatch - 1) / detail::kWgBatch);
-    index_t s = std::min<index_t>(Tuning::kWgMaxSplits, Tuning::kWgTargetBlocks / std::max<index_t>(blocks, 1));
+    const bool ws = a.batch >= Tuning::kWsMinBatch;  // warp-specialized kernel: 128 × 256 per block, one per SM
+    const index_t blocks = ws ? (a.weights.layout.row_tiles() + 7) / 8 * (wg_tile_rows(a.batch) / 2)
+                              : (a.weights.layout.row_tiles() + 3) / 4 * ((a.batch + detail::kWgBatch - 1) / detail::kWgBatch);
+    const index_t target = ws ? Tuning::kWsTargetBlocks : Tuning::kWgTargetBlocks;
+    index_t s = std::min<index_t>(Tuning::kWgMaxSplits, target / std::max<index_t>(blocks, 1));
     s = std::min<index_t>(s, chunks / Tuning::kWgMinSplitChunks);
     return static_cast<int>(std::max<index_t>(s, 1));
   }
+
   //! fp32 partial sums of the warpgroup kernel's K slices (none with one slice).
   static std::size_t wg_partial_bytes(const Arguments& a) {
     const int s = wg_splits(a);
@@ -2807,8 +2805,8 @@ class Gemm {
       }
       // 256 batch rows per block above 128 rows (half the dequantization per row) while that still gives
       // every multiprocessor a block (then K is not split); at p ≤ 2 only (at p = 3, 4 it fits the
-      // registers but measured slower).
-      if constexpr (kP <= 2)
+      // registers but measured slower). Only reachable where the warp-specialized kernel starts above 129.
+      if constexpr (kP <= 2 && Tuning::kWsMinBatch > detail::kWgBatch + 1)
         if (splits == 1 && prm.batch > detail::kWgBatch && row_blocks * (bblocks / 2) >= sm_count())
           return launch_wg_one<kP, 2>(prm, xp, words, {row_blocks, bblocks / 2, 1}, nullptr, stream);
       return launch_wg_one<kP, 1>(prm, xp, words,
