@@ -254,6 +254,7 @@ int main(int argc, char** argv) {
           v.rows = M;
           v.cols = K;
           v.group = group;
+          v.alpha_max = 0.03f;  // fill() above draws α from [0.002, 0.02)
           args[c].weights = v;
           args[c].x = x;
           args[c].y = y;

@@ -324,6 +324,59 @@ void wgmma_dequant() {
   check_call<E>(w, dw, 200, 3, nullptr, "auto above the fused batch");
 }
 
+//! Scales near and beyond the range of the kernels' fast decode (fp16 activations: |α| < 255.9375): α
+//! scaled by 2^11 (largest α about 246) and 2^12 (about 490). DeviceWeights records the bound; the
+//! dispatcher keeps its usual paths below the limit (and always for bf16) and takes dequantize + cuBLAS
+//! for fp16 above it, where forcing a register-dequantizing path is refused. Every call matches the
+//! reference. K = 256 keeps the fp16 outputs finite.
+template <class E>
+void large_scales() {
+  if (!have_gpu()) return;
+  constexpr bool kF16 = std::is_same_v<E, __half>;
+  for (const float f : {2048.0f, 4096.0f}) {
+    auto w = random_weights(333, 256, 128, 2, 5);
+    float amax = 0.0f;
+    for (auto& a : w.alpha()) {
+      a = to_half(to_float(a) * f);  // a power of two: exact
+      amax = std::max(amax, std::fabs(to_float(a)));
+    }
+    const cuda::DeviceWeights<> dw(w);
+    CHECK(dw.view().alpha_max == amax);
+    const bool fast = !kF16 || amax < 255.9375f;
+    CHECK(fast == (f == 2048.0f || !kF16));
+    for (int p : {2, 5})
+      for (index_t n : {1, 8, 16, 130, 257}) {
+        typename cuda::Gemm<E>::Arguments a;  // for path() and can_implement() only: x, y are not read
+        a.weights = dw.view();
+        a.x = reinterpret_cast<const E*>(std::uintptr_t(1024));
+        a.y = reinterpret_cast<E*>(std::uintptr_t(2048));
+        a.batch = n;
+        a.bits = p;
+        auto bounded = a;
+        bounded.weights.alpha_max = 0.0f;
+        const cuda::GemmPath usual = cuda::Gemm<E>::path(bounded);  // the pick for small scales
+        const bool rebuilds = usual == cuda::GemmPath::kWgmmaDequant ||
+                              (usual == cuda::GemmPath::kFusedDequant && (n > 8 || p > 4));
+        CAPTURE(n);
+        CAPTURE(p);
+        CHECK(cuda::Gemm<E>::path(a) == (rebuilds && !fast ? cuda::GemmPath::kDequantCublas : usual));
+        check_call<E>(w, dw, n, p, nullptr, "large scales, auto");
+        for (const cuda::GemmPath forced : {cuda::GemmPath::kFusedDequant, cuda::GemmPath::kWgmmaDequant}) {
+          if (forced == cuda::GemmPath::kWgmmaDequant && !cuda::kHaveWgmma) continue;
+          a.path = forced;
+          const cuda::Check chk = cuda::Gemm<E>::can_implement(a);
+          if (fast || !(forced == cuda::GemmPath::kWgmmaDequant || n > 8 || p > 4)) {
+            CHECK(chk.ok());
+            check_call<E>(w, dw, n, p, nullptr, "large scales, forced", forced);
+          } else {
+            CHECK(chk.status == cuda::Status::kInvalidProblem);
+            CHECK(chk.message.find("alpha") != std::string::npos);
+          }
+        }
+      }
+  }
+}
+
 template <class E>
 void per_row_precision() {
   if (!have_gpu()) return;

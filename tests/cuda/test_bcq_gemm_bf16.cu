@@ -10,3 +10,4 @@ TEST_CASE("bf16 dequantize + cuBLAS: large batch matches the reference") { if (h
 TEST_CASE("bf16 warpgroup kernel (wgmma-dq): odd M, partial chunks, every group size, batch 1..257") { if (have_gpu()) wgmma_dequant<__nv_bfloat16>(); }
 TEST_CASE("bf16 binary-mma kernel: batch 1..4, odd M, every group size >= 128, every K split, outlier channels") { if (have_gpu()) binary_mma<__nv_bfloat16>(); }
 TEST_CASE("bf16 per-row precision: each row equals its single-precision result") { if (have_gpu()) per_row_precision<__nv_bfloat16>(); }
+TEST_CASE("bf16 scales near and beyond the fast decode's range: the dispatcher and every path stay exact") { if (have_gpu()) large_scales<__nv_bfloat16>(); }

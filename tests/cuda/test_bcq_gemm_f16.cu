@@ -1,5 +1,6 @@
 // CUDA GEMV/GEMM at run-time precision (f16 activations), checked against the float64 CPU reference.
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <utility>
 
@@ -14,6 +15,7 @@ TEST_CASE("f16 dequantize + cuBLAS: large batch matches the reference") { if (ha
 TEST_CASE("f16 warpgroup kernel (wgmma-dq): odd M, partial chunks, every group size, batch 1..257") { if (have_gpu()) wgmma_dequant<__half>(); }
 TEST_CASE("f16 binary-mma kernel: batch 1..4, odd M, every group size >= 128, every K split, outlier channels") { if (have_gpu()) binary_mma<__half>(); }
 TEST_CASE("f16 per-row precision: each row equals its single-precision result") { if (have_gpu()) per_row_precision<__half>(); }
+TEST_CASE("f16 scales near and beyond the fast decode's range: the dispatcher and every path stay exact") { if (have_gpu()) large_scales<__half>(); }
 
 
 
@@ -98,6 +100,7 @@ TEST_CASE("can_implement names what it cannot take") {
   v.rows = 40;
   v.cols = 256;
   v.group = 64;
+  v.alpha_max = 0.5f;
   a.weights = v;
   a.x = reinterpret_cast<const __half*>(std::uintptr_t(1024));
   a.y = reinterpret_cast<__half*>(std::uintptr_t(2048));
@@ -214,6 +217,39 @@ TEST_CASE("can_implement names what it cannot take") {
   CHECK(cuda::Gemm<__half>::path(b) == (cuda::kHaveWgmma ? cuda::GemmPath::kWgmmaDequant : cuda::GemmPath::kFusedDequant));
   b.weights.rows -= 1;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  // fp16: a register-dequantizing pick needs the weights' |alpha| bound below 255.9375; above it, or
+  // unknown, the dispatcher takes dequantize + cuBLAS and a forced pick is refused. bf16 with half_t
+  // scales (|alpha| <= 65504 < 2^63) takes any bound.
+  b = a;
+  b.batch = cuda::DefaultTuning::kMaxFusedBatch;
+  b.weights.alpha_max = 255.9375f;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kDequantCublas);
+  auto as_bf16 = [](const cuda::Gemm<__half>::Arguments& h) {
+    cuda::Gemm<__nv_bfloat16>::Arguments o;
+    o.weights = h.weights;
+    o.x = reinterpret_cast<const __nv_bfloat16*>(h.x);
+    o.y = reinterpret_cast<__nv_bfloat16*>(h.y);
+    o.batch = h.batch;
+    o.bits = h.bits;
+    o.path = h.path;
+    return o;
+  };
+  CHECK(cuda::Gemm<__nv_bfloat16>::path(as_bf16(b)) == cuda::GemmPath::kFusedDequant);
+  b.weights.alpha_max = 255.93f;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.weights.alpha_max = std::numeric_limits<float>::infinity();
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kDequantCublas);
+  CHECK(cuda::Gemm<__nv_bfloat16>::path(as_bf16(b)) == cuda::GemmPath::kFusedDequant);  // half_t scales: < 2^63
+  b.batch = 8;  // one 8-row tile at p = 3: the planes go to the tensor cores as they are, any bound
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.batch = 9;
+  b.path = cuda::GemmPath::kFusedDequant;
+  r = cuda::Gemm<__half>::can_implement(b);
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("alpha") != std::string::npos);
+  CHECK(cuda::Gemm<__nv_bfloat16>::can_implement(as_bf16(b)).ok());
+  b.path = cuda::GemmPath::kDequantCublas;
+  CHECK(cuda::Gemm<__half>::can_implement(b).ok());
   b = a;
   if (!cuda::kHaveWgmma) {
     b.path = cuda::GemmPath::kWgmmaDequant;

@@ -1,6 +1,7 @@
 // AnyBCQ — the multi-precision weight object and its non-owning views.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -82,6 +83,9 @@ struct MultiPrecisionView {
   index_t rows = 0;
   index_t cols = 0;
   index_t group = 0;
+  //! An upper bound on |α| over every level, or +∞ (NaN) when not known. cuda::DeviceWeights sets it at
+  //! upload; cuda::Gemm's register-dequantizing kernels rely on it for fp16 activations (docs/perf/gpu.md).
+  float alpha_max = std::numeric_limits<float>::infinity();
 
   ANYBCQ_HOST_DEVICE int p_min() const { return scales.p_min; }
   ANYBCQ_HOST_DEVICE int p_max() const { return scales.p_max; }

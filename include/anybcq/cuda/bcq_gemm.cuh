@@ -49,6 +49,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -759,9 +760,27 @@ __device__ __forceinline__ void load_group(const FusedParams<Scale>& prm, const 
   }
 }
 
-//! Dequantization constants of one group in element type E, both halves equal: 2α_i per plane and
-//! β − Σα_i per row, so that ŵ = (β − Σα_i) + Σ 2α_i·b_i with b_i ∈ {0, 1}.
-template <class Element, int kPlanes>
+//! The plane bit alone at exponent bit 13 (row g) or 14 (row g + 8) of a 16-bit float is 2^-7 or 2
+//! (fp16), 2^-63 or 2 (bf16); mul(h)·α is the FMA multiplier that turns it into 2α. Row g's multiplier
+//! (α·2^8, α·2^64) stays finite for |α| < kAlphaLimit; weights beyond it (or of unknown range) take
+//! dequant_step_wide.
+template <class E>
+struct ExpDecode;
+template <>
+struct ExpDecode<__half> {
+  static constexpr float kAlphaLimit = 255.9375f;  // α·2^8 rounds to a finite fp16 below 65520
+  __device__ static constexpr float mul(int h) { return h == 0 ? 256.0f : 1.0f; }
+};
+template <>
+struct ExpDecode<__nv_bfloat16> {
+  static constexpr float kAlphaLimit = 9223372036854775808.0f;  // 2^63
+  __device__ static constexpr float mul(int h) { return h == 0 ? 18446744073709551616.0f : 1.0f; }  // 2^64, 1
+};
+
+//! Dequantization constants of one group in element type E, both halves equal: per plane the multiplier
+//! that turns the decoded bit into 2α_i·b_i (ExpDecode; 2α_i for dequant_step_wide) and β − Σα_i per
+//! row, so that ŵ = (β − Σα_i) + Σ 2α_i·b_i with b_i ∈ {0, 1}.
+template <class Element, int kPlanes, bool kWide = false>
 struct DequantConsts {
   std::uint32_t a2[kPlanes][2];
   std::uint32_t b2[2];
@@ -773,7 +792,8 @@ struct DequantConsts {
       float sum = 0.0f;
 #pragma unroll
       for (int i = 0; i < kPlanes; ++i) {
-        a2[i][h] = pack2<Element>(2.0f * s.a[i][h], 2.0f * s.a[i][h]);
+        const float m = (kWide ? 2.0f : ExpDecode<Element>::mul(h)) * s.a[i][h];
+        a2[i][h] = pack2<Element>(m, m);
         sum += s.a[i][h];
       }
       b2[h] = pack2<Element>(s.b[h] - sum, s.b[h] - sum);
@@ -803,13 +823,33 @@ __device__ __forceinline__ void window_consts(const uint4* windows, const TileSc
 }
 
 //! The A operand registers of mma step s of one 64-column word: Ŵ_p for rows g, g + 8 (register r
-//! holds row g + 8·(r mod 2)), rebuilt from kPlanes plane words in element arithmetic: per register
-//! and plane one LOP3 (bit → c + b), one exact subtraction (→ b) and one FMA with 2α_i.
+//! holds row g + 8·(r mod 2)), rebuilt from kPlanes plane words in element arithmetic. Per plane two
+//! shifts (registers 0, 1 and 2, 3) bring the step's bits to exponent bits 13 (row g) and 14 (row g + 8)
+//! of each half; per register one AND keeps that bit alone (an exact power of two, see ExpDecode, or
+//! zero) and one FMA adds it times the row's multiplier: 2α_i·b_i, exact.
 template <class Element, int kPlanes>
 __device__ __forceinline__ void dequant_step(const std::uint32_t (&words)[kPlanes], int s,
-                                             const DequantConsts<Element, kPlanes>& dc,
-                                             const std::uint32_t (&dmask)[4], const std::uint32_t (&dbase)[4],
-                                             std::uint32_t (&a)[4]) {
+                                             const DequantConsts<Element, kPlanes>& dc, std::uint32_t (&a)[4]) {
+#pragma unroll
+  for (int r = 0; r < 4; ++r) a[r] = dc.b2[r & 1];
+#pragma unroll
+  for (int b = 0; b < kPlanes; ++b) {
+    const std::uint32_t lo = align_step<13>(words[b], s), hi = align_step<11>(words[b], s);
+    a[0] = fma2<Element>(lo & 0x20002000u, dc.a2[b][0], a[0]);
+    a[1] = fma2<Element>(lo & 0x40004000u, dc.a2[b][1], a[1]);
+    a[2] = fma2<Element>(hi & 0x20002000u, dc.a2[b][0], a[2]);
+    a[3] = fma2<Element>(hi & 0x40004000u, dc.a2[b][1], a[3]);
+  }
+}
+
+//! dequant_step for any α (dequantize_kernel where the weights' α may exceed ExpDecode::kAlphaLimit):
+//! per register and plane one LOP3 (bit → c_r + b, OperandBits), one exact subtraction (→ b) and one FMA
+//! with 2α_i; the same results wherever both apply.
+template <class Element, int kPlanes>
+__device__ __forceinline__ void dequant_step_wide(const std::uint32_t (&words)[kPlanes], int s,
+                                                  const DequantConsts<Element, kPlanes, true>& dc,
+                                                  const std::uint32_t (&dmask)[4], const std::uint32_t (&dbase)[4],
+                                                  std::uint32_t (&a)[4]) {
   using Bits = OperandBits<Element>;
 #pragma unroll
   for (int r = 0; r < 4; ++r) a[r] = dc.b2[r & 1];
@@ -1008,7 +1048,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
 #pragma unroll
           for (int s = 0; s < 4; ++s) {
             std::uint32_t a[4];
-            dequant_step<Element, kPlanes>(words, s, dc, dmask, dbase, a);
+            dequant_step<Element, kPlanes>(words, s, dc, a);
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt) mma16816<Element>(acc[s % kCh][nt], a, xb[nt][2 * s], xb[nt][2 * s + 1]);
           }
@@ -1090,7 +1130,7 @@ constexpr int kDequantWarpBytes = 16 * kDequantRowBytes;
 //! Dequantize Ŵ_p (M×K, row-major, element type E) from MmaTiled planes for the cuBLAS path: one warp
 //! per 16×256 fragment block, the same register dequantization as dqmma_kernel; the block goes through
 //! shared memory so that each store instruction writes 512 contiguous bytes of one row.
-template <class Tuning, class Element, class Scale, int kPlanes>
+template <class Tuning, class Element, class Scale, int kPlanes, bool kWide>
 __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
     dequantize_kernel(const FusedParams<Scale> prm, Element* out) {
   extern __shared__ __align__(16) unsigned char dq_stage[];
@@ -1104,8 +1144,8 @@ __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
   uint4 q[kPlanes];
 #pragma unroll
   for (int b = 0; b < kPlanes; ++b) q[b] = load_stream(prm.planes + b * plane_stride + blk * 32 + lane);
-  std::uint32_t dmask[4], dbase[4];
-  decode_constants<Element>(dmask, dbase);
+  std::uint32_t dmask[4] = {}, dbase[4] = {};
+  if constexpr (kWide) decode_constants<Element>(dmask, dbase);
   const int m0 = int(rt) * 16 + g;
   const int rows[2] = {min(m0, M - 1), min(m0 + 8, M - 1)};
   const Scale* abase = prm.alpha + prm.scales.alpha_base(kPlanes);
@@ -1119,14 +1159,17 @@ __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
     // Padding columns past K meet zero activations: their group is clamped to the last one.
     load_group<kPlanes>(prm, abase, bbase, min(group_of_column(prm, int(c) * 256 + 64 * w), int(prm.scales.groups) - 1),
                         rows, sc);
-    const DequantConsts<Element, kPlanes> dc(sc);
+    const DequantConsts<Element, kPlanes, kWide> dc(sc);
     std::uint32_t words[kPlanes];
 #pragma unroll
     for (int b = 0; b < kPlanes; ++b) words[b] = component(q[b], w);
 #pragma unroll
     for (int s = 0; s < 4; ++s) {
       std::uint32_t a[4];
-      dequant_step<Element, kPlanes>(words, s, dc, dmask, dbase, a);
+      if constexpr (kWide)
+        dequant_step_wide<Element, kPlanes>(words, s, dc, dmask, dbase, a);
+      else
+        dequant_step<Element, kPlanes>(words, s, dc, a);
       // Row g + 8·h, columns 64w + 16t + 4s + {0,1} (register h) and + {2,3} (register 2 + h).
 #pragma unroll
       for (int h = 0; h < 2; ++h)
@@ -1803,8 +1846,6 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
   const unsigned xs_addr = sraw + pad;
   uint4* ring = xs + kStages * kNB * kWgTileU4 + warp * (kSlots * kStageU4);
 
-  std::uint32_t dmask[4], dbase[4];
-  decode_constants<Element>(dmask, dbase);
   const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
   const uint4* wtile = prm.planes + rt * prm.chunks * 32 + lane;
   const TileScaleRuns<Scale> runs(prm, rt, kPlanes);
@@ -1877,7 +1918,7 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
 #pragma unroll
       for (int b = 0; b < kPlanes; ++b) wd[b] = component(q[b], w);
 #pragma unroll
-      for (int s = 0; s < 4; ++s) dequant_step<Element, kPlanes>(wd, s, dc, dmask, dbase, a[w & 1][s]);
+      for (int s = 0; s < 4; ++s) dequant_step<Element, kPlanes>(wd, s, dc, a[w & 1][s]);
       cp_async_wait<kStages - 3>();  // word j's tile landed, and every older group (chunk c + 1's planes at w = 0)
       fence_proxy_async();
       __syncthreads();  // every thread's copies visible; every warp done with word j − 2 (its wgmma waited)
@@ -2092,8 +2133,6 @@ __global__ void __launch_bounds__(kWsThreads, 1) wgss_kernel(const FusedParams<S
 
   if (warp < 4) {
     // ---- dequantizing warpgroup ----
-    std::uint32_t dmask[4], dbase[4];
-    decode_constants<Element>(dmask, dbase);
     const index_t plane_stride = prm.row_tiles * prm.chunks * 32;  // in uint4
     const uint4* wtile[2];
     index_t rt[2];
@@ -2189,7 +2228,7 @@ __global__ void __launch_bounds__(kWsThreads, 1) wgss_kernel(const FusedParams<S
           for (int b = 0; b < kPlanes; ++b) wd[b] = component(q[i][b], w);
           std::uint32_t a[4][4];
 #pragma unroll
-          for (int st = 0; st < 4; ++st) dequant_step<Element, kPlanes>(wd, st, dc[i], dmask, dbase, a[st]);
+          for (int st = 0; st < 4; ++st) dequant_step<Element, kPlanes>(wd, st, dc[i], a[st]);
           if (i == 0) mbar_wait(bars + 8 * (kS + s), ph ^ 1u);  // the tensor cores are done with the stage's previous word
 #pragma unroll
           for (int st = 0; st < 4; ++st) stmatrix_x4(a_tile + unsigned(i * 16 * 128) + soff[st], a[st]);
@@ -2387,6 +2426,13 @@ class Gemm {
          << "ANYBCQ_CUDA_SM90A)";
       return fail(Status::kInvalidProblem);
     }
+    if (!a.row_bits && needs_fast_decode(a.path, a) && !fast_decode(w)) {
+      os << "path " << to_string(a.path) << " needs every |alpha| < " << detail::ExpDecode<Element>::kAlphaLimit
+         << " with " << (std::is_same_v<Element, __half> ? "fp16" : "bf16") << " activations at batch " << a.batch
+         << ", p = " << a.bits << "; the weights' bound (alpha_max) is " << w.alpha_max
+         << " (DeviceWeights sets it; kAuto takes " << to_string(GemmPath::kDequantCublas) << " then)";
+      return fail(Status::kInvalidProblem);
+    }
     if (a.row_bits && (a.path == GemmPath::kFusedDequant || a.path == GemmPath::kDequantCublas || a.path == GemmPath::kLut ||
                        a.path == GemmPath::kWgmmaDequant || a.path == GemmPath::kBinaryMma)) {
       os << "path " << to_string(a.path) << " takes one precision per call; per-row precision needs "
@@ -2406,20 +2452,32 @@ class Gemm {
     return Check{};
   }
 
+  //! Where a path rebuilds Ŵ_p with the register dequantization it needs |α| < kAlphaLimit (fp16: 255.9375,
+  //! bf16: 2^63): by the scale type (half_t scales with bf16 activations) or by the weights' bound
+  //! (MultiPrecisionView::alpha_max); the dispatcher takes dequantize + cuBLAS when neither holds.
+  static bool fast_decode(const WeightsView& w) {
+    constexpr float kScaleMax = std::is_same_v<Scale, half_t> ? 65504.0f : std::numeric_limits<float>::infinity();
+    return kScaleMax < detail::ExpDecode<Element>::kAlphaLimit || w.alpha_max < detail::ExpDecode<Element>::kAlphaLimit;
+  }
+  static bool needs_fast_decode(GemmPath p, const Arguments& a) {
+    return p == GemmPath::kWgmmaDequant || (p == GemmPath::kFusedDequant && (a.batch > 8 || a.bits > 4));
+  }
   //! Path a call takes: a.path if forced, else per-row precision → bit-serial; group ≥ 128 and batch ≤
   //! Tuning::kMaxBmmaBatch (kMaxBmmaBatchTall when M > K) → binary mma; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
   //! kMaxWgmmaBatch when M ≥ kWgmmaMinRows → warpgroup kernel; batch ≤ kMaxFusedBatch → register-dequantizing;
-  //! larger batches → dequantize + cuBLAS. (Crossovers measured on an H100, docs/perf/gpu.md.)
+  //! larger batches → dequantize + cuBLAS. (Crossovers measured on an H100, docs/perf/gpu.md.) A pick that
+  //! needs_fast_decode() on weights without fast_decode() becomes dequantize + cuBLAS.
   static GemmPath path(const Arguments& a) {
     if (a.path != GemmPath::kAuto) return a.path;
     if (a.row_bits) return GemmPath::kFusedBitSerial;
     if (a.weights.group != 64 &&
         (a.batch <= Tuning::kMaxBmmaBatch || (a.batch <= Tuning::kMaxBmmaBatchTall && a.weights.rows > a.weights.cols)))
       return GemmPath::kBinaryMma;
+    GemmPath p = a.batch <= Tuning::kMaxFusedBatch ? GemmPath::kFusedDequant : GemmPath::kDequantCublas;
     if (kHaveWgmma && a.batch <= Tuning::kMaxWgmmaBatch &&
         (a.batch > Tuning::kMaxFusedBatch || (a.batch > Tuning::kWgmmaEarlyBatch && a.weights.rows >= Tuning::kWgmmaMinRows)))
-      return GemmPath::kWgmmaDequant;
-    return a.batch <= Tuning::kMaxFusedBatch ? GemmPath::kFusedDequant : GemmPath::kDequantCublas;
+      p = GemmPath::kWgmmaDequant;
+    return needs_fast_decode(p, a) && !fast_decode(a.weights) ? GemmPath::kDequantCublas : p;
   }
 
   //! Row tiles × K slices per block of the LUT kernel and 256-column chunks per slice: as many slices
@@ -2535,7 +2593,7 @@ class Gemm {
     Element* wbuf = static_cast<Element*>(workspace);
     const std::size_t wbytes = round_up(static_cast<std::size_t>(a.weights.rows * a.weights.cols) * sizeof(Element));
     const index_t blocks = (prm.row_tiles * prm.chunks + Tuning::kDequantWarps - 1) / Tuning::kDequantWarps;
-    if (const Status s = launch_dequant(prm, a.bits, blocks, wbuf, stream); s != Status::kSuccess) {
+    if (const Status s = launch_dequant(prm, a.bits, !fast_decode(a.weights), blocks, wbuf, stream); s != Status::kSuccess) {
       if (message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     }
@@ -2833,12 +2891,14 @@ class Gemm {
                        detail::wg_smem_bytes<Scale>(kPlanes, kNB), stream, "warpgroup kernel", prm, xp, words, part);
   }
 
-  Status launch_dequant(const detail::FusedParams<Scale>& prm, int p, index_t blocks, Element* out,
+  Status launch_dequant(const detail::FusedParams<Scale>& prm, int p, bool wide, index_t blocks, Element* out,
                         cudaStream_t stream) {
     return with_planes(p, [&](auto pc) {
-      return launch(detail::dequantize_kernel<Tuning, Element, Scale, decltype(pc)::value>, blocks,
-                    Tuning::kDequantWarps * 32, Tuning::kDequantWarps * detail::kDequantWarpBytes, stream,
-                    "dequantize", prm, out);
+      constexpr int kP = decltype(pc)::value;
+      return wide ? launch(detail::dequantize_kernel<Tuning, Element, Scale, kP, true>, blocks, Tuning::kDequantWarps * 32,
+                           Tuning::kDequantWarps * detail::kDequantWarpBytes, stream, "dequantize", prm, out)
+                  : launch(detail::dequantize_kernel<Tuning, Element, Scale, kP, false>, blocks, Tuning::kDequantWarps * 32,
+                           Tuning::kDequantWarps * detail::kDequantWarpBytes, stream, "dequantize", prm, out);
     });
   }
 

@@ -2,7 +2,9 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -77,6 +79,7 @@ class DeviceWeights {
     v.rows = shape_.rows;
     v.cols = shape_.cols;
     v.group = shape_.group;
+    v.alpha_max = alpha_max_;
     return v;
   }
   //! Bytes a call at precision p must read from device memory: p planes (padded) plus α^p, β^p.
@@ -97,6 +100,15 @@ class DeviceWeights {
     const std::size_t pw = static_cast<std::size_t>(tiled.size_words()) * 4;
     const std::size_t aw = static_cast<std::size_t>(sl.alpha_size()) * sizeof(Scale);
     const std::size_t bw = static_cast<std::size_t>(sl.beta_size()) * sizeof(Scale);
+    alpha_max_ = 0.0f;
+    for (index_t i = 0; i < sl.alpha_size(); ++i) {
+      const float v = std::fabs(to_float(alpha[i]));
+      if (std::isnan(v)) {
+        alpha_max_ = v;  // no bound
+        break;
+      }
+      alpha_max_ = v > alpha_max_ ? v : alpha_max_;
+    }
     try {
       copy_in(reinterpret_cast<void**>(&planes_), words, pw);
       copy_in(reinterpret_cast<void**>(&alpha_), alpha, aw);
@@ -123,12 +135,14 @@ class DeviceWeights {
     std::swap(planes_, o.planes_);
     std::swap(alpha_, o.alpha_);
     std::swap(beta_, o.beta_);
+    std::swap(alpha_max_, o.alpha_max_);
   }
 
   BcqShape shape_{};
   std::uint32_t* planes_ = nullptr;
   Scale* alpha_ = nullptr;
   Scale* beta_ = nullptr;
+  float alpha_max_ = std::numeric_limits<float>::infinity();  //!< max |α| over every level (view().alpha_max)
 };
 
 }  // namespace cuda
