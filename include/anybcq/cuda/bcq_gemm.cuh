@@ -2455,11 +2455,14 @@ class Gemm {
   //! Where a path rebuilds Ŵ_p with the register dequantization it needs |α| < kAlphaLimit (fp16: 255.9375,
   //! bf16: 2^63): by the scale type (half_t scales with bf16 activations) or by the weights' bound
   //! (MultiPrecisionView::alpha_max); the dispatcher takes dequantize + cuBLAS when neither holds.
+  static constexpr bool kScaleBounded =
+      (std::is_same_v<Scale, half_t> ? 65504.0f : std::numeric_limits<float>::infinity()) <
+      detail::ExpDecode<Element>::kAlphaLimit;
   static bool fast_decode(const WeightsView& w) {
-    constexpr float kScaleMax = std::is_same_v<Scale, half_t> ? 65504.0f : std::numeric_limits<float>::infinity();
-    return kScaleMax < detail::ExpDecode<Element>::kAlphaLimit || w.alpha_max < detail::ExpDecode<Element>::kAlphaLimit;
+    return kScaleBounded || w.alpha_max < detail::ExpDecode<Element>::kAlphaLimit;
   }
   static bool needs_fast_decode(GemmPath p, const Arguments& a) {
+    // fused-dq with one 8-row batch tile at p ≤ 4 gives the planes to the tensor cores as they are (kSerial)
     return p == GemmPath::kWgmmaDequant || (p == GemmPath::kFusedDequant && (a.batch > 8 || a.bits > 4));
   }
   //! Path a call takes: a.path if forced, else per-row precision → bit-serial; group ≥ 128 and batch ≤
@@ -2895,10 +2898,13 @@ class Gemm {
                         cudaStream_t stream) {
     return with_planes(p, [&](auto pc) {
       constexpr int kP = decltype(pc)::value;
-      return wide ? launch(detail::dequantize_kernel<Tuning, Element, Scale, kP, true>, blocks, Tuning::kDequantWarps * 32,
-                           Tuning::kDequantWarps * detail::kDequantWarpBytes, stream, "dequantize", prm, out)
-                  : launch(detail::dequantize_kernel<Tuning, Element, Scale, kP, false>, blocks, Tuning::kDequantWarps * 32,
-                           Tuning::kDequantWarps * detail::kDequantWarpBytes, stream, "dequantize", prm, out);
+      if constexpr (!kScaleBounded)  // the wide decode only where the scale type does not rule it out
+        if (wide)
+          return launch(detail::dequantize_kernel<Tuning, Element, Scale, kP, true>, blocks, Tuning::kDequantWarps * 32,
+                        Tuning::kDequantWarps * detail::kDequantWarpBytes, stream, "dequantize", prm, out);
+      (void)wide;
+      return launch(detail::dequantize_kernel<Tuning, Element, Scale, kP, false>, blocks, Tuning::kDequantWarps * 32,
+                    Tuning::kDequantWarps * detail::kDequantWarpBytes, stream, "dequantize", prm, out);
     });
   }
 
