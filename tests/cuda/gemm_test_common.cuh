@@ -210,6 +210,28 @@ void fused_small() {
       }
     }
   }
+  // A tall matrix: with the planes as operands (batch ≤ 8, p ≤ 4) the dispatcher takes 4 K slices and two
+  // row tiles per block; batch 16 keeps 8 slices. Ragged last block.
+  {
+    int dev = 0, sms = 0;
+    ANYBCQ_CUDA_CHECK(cudaGetDevice(&dev));
+    ANYBCQ_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    const index_t Mt = 16 * index_t(cuda::DefaultTuning::kDqSerialTallTiles) * sms + 9;
+    const auto wt = random_weights(Mt, 4096, 128, 2, 4);
+    const cuda::DeviceWeights<> dwt(wt);
+    const index_t rt = dwt.view().layout.row_tiles(), ch = dwt.view().layout.chunks();
+    int tm = 0, ks = 0;
+    cuda::Gemm<E>::dq_shape(rt, ch, 1, 4, sms, 0, tm, ks);
+    INFO("M=", Mt, " SMs=", sms, " tm=", tm, " ks=", ks);
+    CHECK(ks == 4);
+    CHECK(tm == 2);
+    cuda::Gemm<E>::dq_shape(rt, ch, 2, 4, sms, 0, tm, ks);
+    CHECK(ks == 8);
+    cuda::Gemm<E>::dq_shape(rt - 16, ch, 1, 4, sms, 0, tm, ks);  // fewer row tiles than the rule's bound
+    CHECK(ks == 8);
+    for (int p = 2; p <= 4; ++p)
+      for (index_t n : {5, 8}) check_call<E>(wt, dwt, n, p, nullptr, "fused-dq, tall matrix", cuda::GemmPath::kFusedDequant);
+  }
   // Every K-slice split of the register-dequantizing kernel (more slices than chunks leaves warps idle).
   const auto w = random_weights(77, 1280, 128, 2, 4);
   const cuda::DeviceWeights<> dw(w);

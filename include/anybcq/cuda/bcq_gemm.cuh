@@ -68,6 +68,7 @@ struct DefaultTuning {
   static constexpr int kWarps = 8;            //!< warps per block of the bit-serial kernel (they split K)
   static constexpr int kMaxTilesN = 4;        //!< 8-row batch tiles per bit-serial block (≤ 32 rows)
   static constexpr int kDqWarps = 8;          //!< warps per block of the register-dequantizing kernel
+  static constexpr int kDqSerialTallTiles = 12;  //!< … with the planes as operands: at most 4 K slices from this many row tiles per SM
   static constexpr int kMaxFusedBatch = 64;   //!< uniform precision: register-dequantizing kernel up to here
   static constexpr int kMaxLutBatch = 2;      //!< forced LUT path: batch up to here
   static constexpr int kMaxBmmaBatch = 2;     //!< uniform precision, group ≥ 128: binary-mma kernel up to here
@@ -2515,12 +2516,18 @@ class Gemm {
   //! Row tiles × K slices per block of the register-dequantizing kernel: as many slices as keep ≥ 2
   //! chunks each (H100 sweep over five shapes, batch 8–64, p = 2–4: within 4 % of the best split but
   //! for two cells at 9 %).
-  static void dq_shape(index_t chunks, int forced, int& tm, int& ks) {
+  //! Row tiles × K slices of a register-dequantizing block (tm·ks = kDqWarps): a.k_slices if given, else
+  //! as many slices as leave each warp two chunks, and at most 4 where the planes go to the tensor cores as
+  //! operands (one 8-row batch tile, p ≤ 4) on a grid of at least kDqSerialTallTiles row tiles per SM: each
+  //! warp's fixed cost then spreads over more chunks (H200, 28672×4096, batch 4 and 8: 8–11% less time
+  //! than 8 slices; 14336×4096, 6.8 row tiles per SM: −5% to +3% with 4, so left at 8).
+  static void dq_shape(index_t row_tiles, index_t chunks, int nt, int bits, index_t sms, int forced, int& tm, int& ks) {
     constexpr int W = Tuning::kDqWarps;
     ks = forced;
     if (ks <= 0) {
       ks = W;
       while (ks > 1 && chunks < 2 * ks) ks /= 2;
+      if (nt == 1 && bits <= 4 && row_tiles >= index_t(Tuning::kDqSerialTallTiles) * sms && ks > 4) ks = 4;
     }
     if (ks > W) ks = W;
     tm = W / ks;
@@ -2571,7 +2578,7 @@ class Gemm {
       const index_t n_tiles = (a.batch + 7) / 8;
       const int nt = n_tiles <= 1 ? 1 : n_tiles <= 2 ? 2 : 4;
       prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
-      dq_shape(prm.chunks, a.k_slices, prm.tm, prm.ks);
+      dq_shape(prm.row_tiles, prm.chunks, nt, a.bits, index_t(sm_count()), a.k_slices, prm.tm, prm.ks);
       const Status s = launch_dq(prm, a.bits, nt, a.pdl, stream);
       if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
