@@ -2513,14 +2513,12 @@ class Gemm {
     tm = W / ks;
   }
 
-  //! Row tiles × K slices per block of the register-dequantizing kernel: as many slices as keep ≥ 2
-  //! chunks each (H100 sweep over five shapes, batch 8–64, p = 2–4: within 4 % of the best split but
-  //! for two cells at 9 %).
-  //! Row tiles × K slices of a register-dequantizing block (tm·ks = kDqWarps): a.k_slices if given, else
-  //! as many slices as leave each warp two chunks, and at most 4 where the planes go to the tensor cores as
-  //! operands (one 8-row batch tile, p ≤ 4) on a grid of at least kDqSerialTallTiles row tiles per SM: each
-  //! warp's fixed cost then spreads over more chunks (H200, 28672×4096, batch 4 and 8: 8–11% less time
-  //! than 8 slices; 14336×4096, 6.8 row tiles per SM: −5% to +3% with 4, so left at 8).
+  //! Row tiles × K slices per block of the register-dequantizing kernel (tm·ks = kDqWarps): `forced` if
+  //! given, else as many slices as keep ≥ 2 chunks each (H100 sweep over five shapes, batch 8–64, p = 2–4:
+  //! within 4 % of the best split but for two cells at 9 %), and at most 4 where the planes go to the
+  //! tensor cores as operands (nt = 1 batch tile, p ≤ 4) on a grid of at least kDqSerialTallTiles row tiles
+  //! per SM, so that each warp's fixed cost spreads over more chunks (H200, 28672×4096, batch 4 and 8:
+  //! 8–11% less time than 8 slices; 14336×4096, 6.8 row tiles per SM: −5% to +3% with 4, so left at 8).
   static void dq_shape(index_t row_tiles, index_t chunks, int nt, int bits, index_t sms, int forced, int& tm, int& ks) {
     constexpr int W = Tuning::kDqWarps;
     ks = forced;
