@@ -2518,7 +2518,7 @@ class Gemm {
   //! within 4 % of the best split but for two cells at 9 %), and at most 4 where the planes go to the
   //! tensor cores as operands (nt = 1 batch tile, p ≤ 4) on a grid of at least kDqSerialTallTiles row tiles
   //! per SM, so that each warp's fixed cost spreads over more chunks (H200, 28672×4096, batch 4 and 8:
-  //! 8–11% less time than 8 slices; 14336×4096, 6.8 row tiles per SM: −5% to +3% with 4, so left at 8).
+  //! 7–10% less time than 8 slices; 14336×4096, 6.8 row tiles per SM: −5% to +3% with 4, so left at 8).
   static void dq_shape(index_t row_tiles, index_t chunks, int nt, int bits, index_t sms, int forced, int& tm, int& ks) {
     constexpr int W = Tuning::kDqWarps;
     ks = forced;
