@@ -38,6 +38,14 @@ inline std::mt19937_64& rng() {
   return r;
 }
 
+//! Multiprocessors of the current device (the dispatcher's shape rules depend on it).
+inline int device_sms() {
+  int dev = 0, sms = 0;
+  ANYBCQ_CUDA_CHECK(cudaGetDevice(&dev));
+  ANYBCQ_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  return sms;
+}
+
 //! Random multi-precision weights: random planes, positive decreasing α, random β.
 inline MultiPrecisionWeights<> random_weights(index_t M, index_t K, index_t g, int p_min, int p_max, bool symmetric = false) {
   BcqShape s{M, K, g, p_min, p_max, symmetric};
@@ -178,9 +186,7 @@ void fused_small() {
   {
     const auto wl = random_weights(33003, 640, 128, 2, 4);
     const cuda::DeviceWeights<> dwl(wl);
-    int dev = 0, sms = 0;
-    ANYBCQ_CUDA_CHECK(cudaGetDevice(&dev));
-    ANYBCQ_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    const int sms = device_sms();
     int tm = 0, ks = 0, cps = 0;
     cuda::Gemm<E>::lut_shape(dwl.view().layout.row_tiles(), dwl.view().layout.chunks(), 1, 2 * sms, 0, tm, ks, cps);
     INFO("tm=", tm, " ks=", ks, " SMs=", sms);
@@ -213,9 +219,7 @@ void fused_small() {
   // A tall matrix: with the planes as operands (batch ≤ 8, p ≤ 4) the dispatcher takes 4 K slices and two
   // row tiles per block; batch 16 keeps 8 slices. Ragged last block.
   {
-    int dev = 0, sms = 0;
-    ANYBCQ_CUDA_CHECK(cudaGetDevice(&dev));
-    ANYBCQ_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    const int sms = device_sms();
     const index_t Mt = 16 * index_t(cuda::DefaultTuning::kDqSerialTallTiles) * sms + 9;
     const auto wt = random_weights(Mt, 4096, 128, 2, 4);
     const cuda::DeviceWeights<> dwt(wt);
@@ -264,9 +268,7 @@ void binary_mma() {
   // Enough row tiles for several per block (tm > 1), last block ragged.
   const auto wl = random_weights(33003, 640, 128, 2, 4);
   const cuda::DeviceWeights<> dwl(wl);
-  int dev = 0, sms = 0;
-  ANYBCQ_CUDA_CHECK(cudaGetDevice(&dev));
-  ANYBCQ_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  const int sms = device_sms();
   int tm = 0, ks = 0;
   cuda::Gemm<E>::bmma_shape(dwl.view().layout.row_tiles(), dwl.view().layout.chunks(), 2 * sms, 0, tm, ks);
   INFO("tm=", tm, " ks=", ks, " SMs=", sms);

@@ -246,6 +246,11 @@ __device__ __forceinline__ void pdl_wait() {
 #endif
 }
 
+//! Whether the register-dequantizing kernel gives the planes to the tensor cores as they are instead of
+//! rebuilding Ŵ_p (dqmma_kernel's kSerial): at most one 8-row batch tile per block and p ≤ 4.
+__host__ __device__ constexpr bool dq_planes_as_operands(index_t batch_rows, int planes) {
+  return batch_rows <= 8 && planes <= 4;
+}
 //! Pipeline depth (chunks in flight per warp) for a kernel reading up to kPlanes planes.
 __host__ __device__ constexpr int stages_for(int planes) { return planes <= 2 ? 6 : planes <= 4 ? 4 : 2; }
 //! Blocks per multiprocessor the register-dequantizing kernel is built for (≤ 128 registers; its ring
@@ -882,7 +887,7 @@ __device__ __forceinline__ void dequant_step_wide(const std::uint32_t (&words)[k
 template <class Tuning, class Element, class Scale, int kPlanes, int NT>
 __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_kernel(const FusedParams<Scale> prm) {
   constexpr bool kPrefetchX = NT <= 2;
-  constexpr bool kSerial = NT == 1 && kPlanes <= 4;
+  constexpr bool kSerial = dq_planes_as_operands(NT * 8, kPlanes);
   constexpr int kSP = kSerial ? kPlanes : 1;  // planes with their own sums (kSerial)
   constexpr int kStages = stages_for(kPlanes);
   constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
@@ -2463,8 +2468,8 @@ class Gemm {
     return kScaleBounded || w.alpha_max < detail::ExpDecode<Element>::kAlphaLimit;
   }
   static bool needs_fast_decode(GemmPath p, const Arguments& a) {
-    // fused-dq with one 8-row batch tile at p ≤ 4 gives the planes to the tensor cores as they are (kSerial)
-    return p == GemmPath::kWgmmaDequant || (p == GemmPath::kFusedDequant && (a.batch > 8 || a.bits > 4));
+    return p == GemmPath::kWgmmaDequant ||
+           (p == GemmPath::kFusedDequant && !detail::dq_planes_as_operands(a.batch, a.bits));
   }
   //! Path a call takes: a.path if forced, else per-row precision → bit-serial; group ≥ 128 and batch ≤
   //! Tuning::kMaxBmmaBatch (kMaxBmmaBatchTall when M > K) → binary mma; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
@@ -2525,7 +2530,9 @@ class Gemm {
     if (ks <= 0) {
       ks = W;
       while (ks > 1 && chunks < 2 * ks) ks /= 2;
-      if (nt == 1 && bits <= 4 && row_tiles >= index_t(Tuning::kDqSerialTallTiles) * sms && ks > 4) ks = 4;
+      if (detail::dq_planes_as_operands(index_t(nt) * 8, bits) && row_tiles >= index_t(Tuning::kDqSerialTallTiles) * sms &&
+          ks > 4)
+        ks = 4;
     }
     if (ks > W) ks = W;
     tm = W / ks;
