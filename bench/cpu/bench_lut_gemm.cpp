@@ -193,14 +193,20 @@ void BM_LutCanonicalScales(benchmark::State& st) {
 BENCHMARK(BM_LutCanonicalScales)->ArgNames({"shape", "p"})->ArgsProduct({{0, 1, 2}, {2, 3, 4}})
     ->Unit(benchmark::kMicrosecond)->UseRealTime();
 
-// int16 two-table variant (≈ exact): GEMV, cold, 2 threads.
+// int16 two-table variant (≈ exact): GEMV, cold, 2 threads, AVX-512 and AVX2. Args: shape, p, isa
 void BM_LutInt16(benchmark::State& st) {
   const int shape = int(st.range(0)), p = int(st.range(1));
+  const auto isa = static_cast<cpu::Isa>(st.range(2));
+  if (!cpu::isa_supported(isa)) {
+    st.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
   const auto& ws = weights(shape);
   const Shape s = kShapes[shape];
   const auto x = activations(1, s.K);
   std::vector<float> y(std::size_t(s.M));
   cpu::LutOptions o;
+  o.isa = isa;
   o.tables = cpu::LutTables::kInt16;
   std::size_t i = 0;
   for (auto _ : st) {
@@ -208,10 +214,11 @@ void BM_LutInt16(benchmark::State& st) {
     benchmark::ClobberMemory();
   }
   report(st, double(ws[0]->bytes(p)), 2);
-  st.SetLabel("avx512 int16 tables, cold");
+  st.SetLabel(std::string(cpu::isa_name(isa)) + " int16 tables, cold");
 }
-BENCHMARK(BM_LutInt16)->ArgNames({"shape", "p"})->ArgsProduct({{0, 1, 2}, {2, 3, 4}})->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+BENCHMARK(BM_LutInt16)->ArgNames({"shape", "p", "isa"})
+    ->ArgsProduct({{0, 1, 2}, {2, 3, 4}, {int(cpu::Isa::kAvx512), int(cpu::Isa::kAvx2)}})
+    ->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Per-row precision inside one call: 8 rows at p = 2,2,3,3,3,4,4,4.
 void BM_LutMixed(benchmark::State& st) {

@@ -140,16 +140,21 @@ def main():
                 print(f"| {p} | {'int16' if wide else 'int8'} | " +
                       " | ".join(f"{v:.2e}" for q, w, b, v in acc if q == p and w == wide) + " |")
         print()
-    i16 = {(args(n)["shape"], args(n)["p"]): us(a["median"]) for n, a in rows.items() if n.startswith("BM_LutInt16")}
-    if i16:
-        print("### int16 two-table variant, GEMV cold, 2 threads (µs; int8 for comparison)\n")
+    # BM_LutInt16/shape/p[/isa]: runs from before the isa argument are AVX-512 (isa 2)
+    i16 = {(args(n)["shape"], args(n)["p"], args(n).get("isa", 2)): us(a["median"])
+           for n, a in rows.items() if n.startswith("BM_LutInt16")}
+    for isa, name, base in ((2, "AVX-512", (2, 1, 1, 2)), (1, "AVX2", (2, 1, 1, 1))):
+        if not any(k[2] == isa for k in i16):
+            continue
+        print(f"### int16 two-table variant, {name}, GEMV cold, 2 threads (µs; int8 tables, same ISA, for comparison)\n")
         print("| shape | p=2 | p=3 | p=4 |")
         print("|---|---|---|---|")
         for sh in range(3):
             cs = []
             for p in (2, 3, 4):
-                c8 = cell((sh, p, 2, 1, 1, 2))
-                cs.append(f"{i16.get((sh, p), float('nan')):.0f} ({c8[0]:.0f})" if c8 else "–")
+                c8 = cell((sh, p) + base)
+                v = i16.get((sh, p, isa), float("nan"))
+                cs.append(f"{v:.0f} ({c8[0]:.0f})" if c8 else f"{v:.0f}")
             print(f"| {SHAPES[sh]} | " + " | ".join(cs) + " |")
         print()
     print("### Baselines measured in the same run\n")

@@ -55,28 +55,19 @@ void lut_tile_dispatch(Isa isa, const LutTileArgs<Scale>& a, index_t tile, const
       default: return lut_tile1_avx512<8, W>(a, tile, act, ybuf);
     }
   }
-  if (isa == Isa::kAvx2) {
-    if constexpr (!W) {  // int8 tables: whole-tile kernels with regrouped word bytes
-      switch (nb) {
-        case 1:
-          switch (a.bits) {
-            case 1: return lut_tile1_avx2<1>(a, tile, act, ybuf);
-            case 2: return lut_tile1_avx2<2>(a, tile, act, ybuf);
-            case 3: return lut_tile1_avx2<3>(a, tile, act, ybuf);
-            case 4: return lut_tile1_avx2<4>(a, tile, act, ybuf);
-            default: return lut_tile16_avx2<1>(a, tile, act, ybuf);
-          }
-        case 2: return lut_tile16_avx2<2>(a, tile, act, ybuf);
-        case 3: return lut_tile16_avx2<3>(a, tile, act, ybuf);
-        default: return lut_tile16_avx2<4>(a, tile, act, ybuf);
-      }
-    } else {  // int16 tables: the per-byte kernel
-      switch (nb) {
-        case 1: return lut_tile_avx2<1>(a, tile, act, ybuf);
-        case 2: return lut_tile_avx2<2>(a, tile, act, ybuf);
-        case 3: return lut_tile_avx2<3>(a, tile, act, ybuf);
-        default: return lut_tile_avx2<4>(a, tile, act, ybuf);
-      }
+  if (isa == Isa::kAvx2) {  // whole-tile kernels with regrouped word bytes (both kinds of tables)
+    switch (nb) {
+      case 1:
+        switch (a.bits) {
+          case 1: return lut_tile1_avx2<1, W>(a, tile, act, ybuf);
+          case 2: return lut_tile1_avx2<2, W>(a, tile, act, ybuf);
+          case 3: return lut_tile1_avx2<3, W>(a, tile, act, ybuf);
+          case 4: return lut_tile1_avx2<4, W>(a, tile, act, ybuf);
+          default: return lut_tile16_avx2<1, W>(a, tile, act, ybuf);
+        }
+      case 2: return lut_tile16_avx2<2, W>(a, tile, act, ybuf);
+      case 3: return lut_tile16_avx2<3, W>(a, tile, act, ybuf);
+      default: return lut_tile16_avx2<4, W>(a, tile, act, ybuf);
     }
   }
 #else

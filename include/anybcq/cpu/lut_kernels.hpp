@@ -329,97 +329,13 @@ ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256 load8_avx2(const Scale* p, index_t 
   return _mm256_load_ps(tmp);
 }
 
-// int16 tables (the two-table variant): each of the 4 word bytes of 8 rows is looked up in its own table
-// (other bytes zeroed through bit 7 of the index) and the results OR-ed. (int8 tables: lut_tile1_avx2 and
-// lut_tile16_avx2 below.)
-
-// Bytes of 4 16-entry tables at t (table c for word byte c), looked up by idx[c] (bit 7 set outside byte c).
-ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256i lut_lookup4_avx2(const std::int8_t* t, const __m256i* idx) {
-  __m256i q[4];
-  for (int c = 0; c < 4; ++c) {
-    const __m256i tb =
-        _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(t + 16 * c)));
-    q[c] = _mm256_shuffle_epi8(tb, idx[c]);
-  }
-  return _mm256_or_si256(_mm256_or_si256(q[0], q[1]), _mm256_or_si256(q[2], q[3]));
-}
-
-template <int NB>
-ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_step_avx2(const std::uint32_t* wp, const std::int8_t* const* tabs,
-                                                         index_t kw, __m256i (&acc)[NB][2]) {
-  constexpr index_t kStride = 2 * kLutBytesPerWord;
-  const __m256i m0f = _mm256_set1_epi8(0x0F);
-  const __m256i ones8 = _mm256_set1_epi8(1);
-  const __m256i ones16 = _mm256_set1_epi16(1);
-  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + kw * 16));
-  const __m256i ilo = _mm256_and_si256(w, m0f);
-  const __m256i ihi = _mm256_and_si256(_mm256_srli_epi32(w, 4), m0f);
-  __m256i lo[4], hi[4];
-  for (int c = 0; c < 4; ++c) {
-    // 0x80 in every byte but byte c of each word: vpshufb writes zero there
-    const __m256i keep = _mm256_set1_epi32(static_cast<int>(0x80808080u & ~(0xFFu << (8 * c))));
-    lo[c] = _mm256_or_si256(ilo, keep);
-    hi[c] = _mm256_or_si256(ihi, keep);
-  }
-  for (int n = 0; n < NB; ++n) {
-    const std::int8_t* t = tabs[n] + kw * kStride;
-    const __m256i rlo = lut_lookup4_avx2(t, lo), rhi = lut_lookup4_avx2(t + 64, hi);
-    // low bytes are unsigned (first maddubs operand), high bytes signed (second operand)
-    const __m256i l16 = _mm256_add_epi16(_mm256_maddubs_epi16(rlo, ones8), _mm256_maddubs_epi16(rhi, ones8));
-    const __m256i hlo = lut_lookup4_avx2(t + 128, lo), hhi = lut_lookup4_avx2(t + 192, hi);
-    const __m256i h16 = _mm256_add_epi16(_mm256_maddubs_epi16(ones8, hlo), _mm256_maddubs_epi16(ones8, hhi));
-    acc[n][0] = _mm256_add_epi32(acc[n][0], _mm256_madd_epi16(l16, ones16));
-    acc[n][1] = _mm256_add_epi32(acc[n][1], _mm256_madd_epi16(h16, ones16));
-  }
-}
-
-template <int NB, class Scale>
-ANYBCQ_TARGET_AVX2 void lut_tile_avx2(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
-  const index_t m0 = tile * 16;
-  const std::int8_t* tabs[NB];
-  const float* sc[NB];
-  lut_act_rows<NB>(a, act, tabs, sc);
-  for (int h = 0; h < 2; ++h) {
-    const index_t mh = m0 + 8 * h;
-    const index_t valid = a.rows - mh < 8 ? a.rows - mh : 8;
-    if (valid <= 0) {
-      for (int n = 0; n < NB; ++n) _mm256_storeu_ps(ybuf + n * 16 + 8 * h, _mm256_setzero_ps());
-      continue;
-    }
-    __m256 y[NB];
-    for (int n = 0; n < NB; ++n) y[n] = _mm256_setzero_ps();
-    for (int b = 0; b < a.bits; ++b) {
-      const std::uint32_t* wp = a.planes + b * a.plane_words + tile * a.k_words * 16 + 8 * h;
-      __m256 z[NB];
-      for (int n = 0; n < NB; ++n) z[n] = _mm256_setzero_ps();
-      for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
-        __m256i acc[NB][2];
-        for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = _mm256_setzero_si256();
-        for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx2<NB>(wp, tabs, kw, acc);
-        const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
-        const __m256 al = load8_avx2(a.scales.alpha_at(tile, g, b) + 8 * h, valid);
-        for (int n = 0; n < NB; ++n)
-          z[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_slli_epi32(acc[n][1], 8), acc[n][0])),
-                                 _mm256_mul_ps(al, _mm256_set1_ps(sc[n][blk])), z[n]);
-      }
-      for (int n = 0; n < NB; ++n) y[n] = _mm256_add_ps(y[n], z[n]);
-    }
-    if (a.scales.beta)
-      for (index_t g = 0; g < a.groups; ++g) {
-        const __m256 be = load8_avx2(a.scales.beta_at(tile, g) + 8 * h, valid);
-        for (int n = 0; n < NB; ++n)
-          y[n] = _mm256_fmadd_ps(be, _mm256_set1_ps(a.xsum[act[n] * a.groups + g]), y[n]);
-      }
-    for (int n = 0; n < NB; ++n) _mm256_storeu_ps(ybuf + n * 16 + 8 * h, y[n]);
-  }
-}
-
-// AVX2, int8 tables, whole 16-row tiles: the 64 bytes of a word vector (16 rows × 4 word bytes) are
-// regrouped (one in-lane byte shuffle per half, a dword unpack and a qword permute) so that a 128-bit
-// lane holds word byte c of all 16 rows; one vpshufb then looks up 16 rows in table c, 4 per row and
-// word instead of 16. The low- and high-nibble lookups of a row are interleaved and summed by vpmaddubsw
-// into int16 (at most 8 words at a time, then widened to int32): the same exact integer sums as the other
-// paths, and the same float epilogue.
+// AVX2, whole 16-row tiles: the 64 bytes of a word vector (16 rows × 4 word bytes) are regrouped (one
+// in-lane byte shuffle per half, a dword unpack and a qword permute) so that a 128-bit lane holds word
+// byte c of all 16 rows; one vpshufb then looks up 16 rows in table c, 4 per row and word instead of 16
+// (int16 tables: 8, low and high bytes). The low- and high-nibble lookups of a row are interleaved and
+// summed by vpmaddubsw into int16 (at most 8 words at a time, then widened to int32); int16 tables keep
+// the sums of their unsigned low bytes and signed high bytes apart, S = 256·high + low, as the AVX-512
+// kernels do: the same exact integer sums as the other paths, and the same float epilogue.
 struct LutIdx16Avx2 {
   __m256i lo01, hi01, lo23, hi23;  // nibble indices; lanes: word byte 0 | 1, and 2 | 3, of rows 0..15
 };
@@ -441,25 +357,45 @@ ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE LutIdx16Avx2 lut_regroup_avx2(const std::u
   ix.hi23 = _mm256_and_si256(_mm256_srli_epi16(u23, 4), m0f);
   return ix;
 }
-// One word's lookups in the tables at t, added to int16 sums of rows 0-7 (r0) and 8-15 (r1); lanes hold
-// word bytes 0 + 2 | 1 + 3.
+// One word's lookups in the 128 table bytes at t, added to int16 sums of rows 0-7 (r0) and 8-15 (r1);
+// lanes hold word bytes 0 + 2 | 1 + 3. kUnsigned: the entries are unsigned bytes (int16 tables' low bytes;
+// at most 8 words of 4 × 2 × 255 fit in int16).
+template <bool kUnsigned>
+ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256i lut_pairs_avx2(__m256i v) {  // int16 sums of byte pairs
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  if constexpr (kUnsigned) return _mm256_maddubs_epi16(v, ones8);
+  return _mm256_maddubs_epi16(ones8, v);
+}
+template <bool kUnsigned = false>
 ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_lookup16_avx2(const LutIdx16Avx2& ix, const std::int8_t* t, __m256i& r0,
                                                              __m256i& r1) {
-  const __m256i ones8 = _mm256_set1_epi8(1);
   const __m256i l01 = _mm256_shuffle_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(t)), ix.lo01);
   const __m256i h01 = _mm256_shuffle_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(t + 64)), ix.hi01);
   const __m256i l23 = _mm256_shuffle_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(t + 32)), ix.lo23);
   const __m256i h23 = _mm256_shuffle_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(t + 96)), ix.hi23);
-  r0 = _mm256_add_epi16(r0, _mm256_add_epi16(_mm256_maddubs_epi16(ones8, _mm256_unpacklo_epi8(l01, h01)),
-                                             _mm256_maddubs_epi16(ones8, _mm256_unpacklo_epi8(l23, h23))));
-  r1 = _mm256_add_epi16(r1, _mm256_add_epi16(_mm256_maddubs_epi16(ones8, _mm256_unpackhi_epi8(l01, h01)),
-                                             _mm256_maddubs_epi16(ones8, _mm256_unpackhi_epi8(l23, h23))));
+  r0 = _mm256_add_epi16(r0, _mm256_add_epi16(lut_pairs_avx2<kUnsigned>(_mm256_unpacklo_epi8(l01, h01)),
+                                             lut_pairs_avx2<kUnsigned>(_mm256_unpacklo_epi8(l23, h23))));
+  r1 = _mm256_add_epi16(r1, _mm256_add_epi16(lut_pairs_avx2<kUnsigned>(_mm256_unpackhi_epi8(l01, h01)),
+                                             lut_pairs_avx2<kUnsigned>(_mm256_unpackhi_epi8(l23, h23))));
+}
+// Both kinds of tables: part 0 of r sums int8 entries or int16 tables' low bytes, part 1 (W) the high bytes.
+template <bool W>
+ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_word16_avx2(const LutIdx16Avx2& ix, const std::int8_t* t,
+                                                           __m256i (&r)[W ? 2 : 1][2]) {
+  lut_lookup16_avx2<W>(ix, t, r[0][0], r[0][1]);
+  if constexpr (W) lut_lookup16_avx2<false>(ix, t + kLutBytesPerWord, r[W ? 1 : 0][0], r[W ? 1 : 0][1]);
+}
+// The exact int32 sum S of the parts (int16 tables: 256·high + low).
+template <bool W>
+ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256i lut_parts_avx2(const __m256i (&acc)[W ? 2 : 1]) {
+  if constexpr (W) return _mm256_add_epi32(_mm256_slli_epi32(acc[W ? 1 : 0], 8), acc[0]);
+  return acc[0];
 }
 // acc (int32, 8 rows) += the two lanes of r (int16) added.
 ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_widen16_avx2(__m256i& acc, __m256i r) {
   acc = _mm256_add_epi32(acc, _mm256_cvtepi16_epi32(_mm_add_epi16(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1))));
 }
-// The float epilogue of one plane and segment for the two 8-row halves (as in lut_tile_avx2).
+// The float epilogue of one plane and segment for the two 8-row halves.
 template <int NB, class Scale>
 ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_epilogue16_avx2(const LutTileArgs<Scale>& a, index_t tile, int b,
                                                                index_t s0, const index_t (&valid)[2],
@@ -489,8 +425,10 @@ ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_finish16_avx2(const LutTileArgs<S
 }
 
 // NB activation rows, planes one after another.
-template <int NB, class Scale>
+template <int NB, bool W, class Scale>
 ANYBCQ_TARGET_AVX2 void lut_tile16_avx2(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
+  constexpr int kParts = W ? 2 : 1;
+  constexpr index_t kStride = W ? 2 * kLutBytesPerWord : kLutBytesPerWord;
   const index_t m0 = tile * 16;
   const std::int8_t* tabs[NB];
   const float* sc[NB];
@@ -506,22 +444,27 @@ ANYBCQ_TARGET_AVX2 void lut_tile16_avx2(const LutTileArgs<Scale>& a, index_t til
       for (int n = 0; n < NB; ++n) z[h][n] = _mm256_setzero_ps();
     for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
       const index_t s1 = s0 + a.seg_words;
-      __m256i acc[2][NB];
-      for (int h = 0; h < 2; ++h)
-        for (int n = 0; n < NB; ++n) acc[h][n] = _mm256_setzero_si256();
-      for (index_t k0 = s0; k0 < s1; k0 += 8) {  // int16 sums of at most 8 words (no overflow)
-        __m256i r[2][NB];
+      __m256i acc[NB][2][kParts];  // [row][half][part], int32
+      for (int n = 0; n < NB; ++n)
         for (int h = 0; h < 2; ++h)
-          for (int n = 0; n < NB; ++n) r[h][n] = _mm256_setzero_si256();
+          for (int q = 0; q < kParts; ++q) acc[n][h][q] = _mm256_setzero_si256();
+      for (index_t k0 = s0; k0 < s1; k0 += 8) {  // int16 sums of at most 8 words (no overflow)
+        __m256i r[NB][kParts][2];
+        for (int n = 0; n < NB; ++n)
+          for (int q = 0; q < kParts; ++q) r[n][q][0] = r[n][q][1] = _mm256_setzero_si256();
         const index_t k1 = k0 + 8 < s1 ? k0 + 8 : s1;
         for (index_t kw = k0; kw < k1; ++kw) {
           const LutIdx16Avx2 ix = lut_regroup_avx2(wp + kw * 16);
-          for (int n = 0; n < NB; ++n) lut_lookup16_avx2(ix, tabs[n] + kw * kLutBytesPerWord, r[0][n], r[1][n]);
+          for (int n = 0; n < NB; ++n) lut_word16_avx2<W>(ix, tabs[n] + kw * kStride, r[n]);
         }
-        for (int h = 0; h < 2; ++h)
-          for (int n = 0; n < NB; ++n) lut_widen16_avx2(acc[h][n], r[h][n]);
+        for (int n = 0; n < NB; ++n)
+          for (int h = 0; h < 2; ++h)
+            for (int q = 0; q < kParts; ++q) lut_widen16_avx2(acc[n][h][q], r[n][q][h]);
       }
-      lut_epilogue16_avx2<NB>(a, tile, b, s0, valid, sc, acc, z);
+      __m256i sum[2][NB];
+      for (int h = 0; h < 2; ++h)
+        for (int n = 0; n < NB; ++n) sum[h][n] = lut_parts_avx2<W>(acc[n][h]);
+      lut_epilogue16_avx2<NB>(a, tile, b, s0, valid, sc, sum, z);
     }
     for (int h = 0; h < 2; ++h)
       for (int n = 0; n < NB; ++n) y[h][n] = _mm256_add_ps(y[h][n], z[h][n]);
@@ -531,8 +474,10 @@ ANYBCQ_TARGET_AVX2 void lut_tile16_avx2(const LutTileArgs<Scale>& a, index_t til
 
 // One activation row at precision P: all P plane streams advance together, word by word (as in
 // lut_tile1_avx512), so each plane is read as one sequential stream across tiles.
-template <int P, class Scale>
+template <int P, bool W, class Scale>
 ANYBCQ_TARGET_AVX2 void lut_tile1_avx2(const LutTileArgs<Scale>& a, index_t tile, const index_t* act, float* ybuf) {
+  constexpr int kParts = W ? 2 : 1;
+  constexpr index_t kStride = W ? 2 * kLutBytesPerWord : kLutBytesPerWord;
   const index_t m0 = tile * 16;
   const std::int8_t* tab = a.acts->tables(act[0]);
   const float* const sc[1] = {a.acts->scales(act[0])};
@@ -544,21 +489,25 @@ ANYBCQ_TARGET_AVX2 void lut_tile1_avx2(const LutTileArgs<Scale>& a, index_t tile
   for (int b = 0; b < P; ++b) z[b][0][0] = z[b][1][0] = _mm256_setzero_ps();
   for (index_t s0 = 0; s0 < a.k_words; s0 += a.seg_words) {
     const index_t s1 = s0 + a.seg_words;
-    __m256i acc[P][2][1];
-    for (int b = 0; b < P; ++b) acc[b][0][0] = acc[b][1][0] = _mm256_setzero_si256();
+    __m256i acc[P][2][kParts];  // [plane][half][part], int32
+    for (int b = 0; b < P; ++b)
+      for (int h = 0; h < 2; ++h)
+        for (int q = 0; q < kParts; ++q) acc[b][h][q] = _mm256_setzero_si256();
     for (index_t k0 = s0; k0 < s1; k0 += 8) {
-      __m256i r[P][2];
-      for (int b = 0; b < P; ++b) r[b][0] = r[b][1] = _mm256_setzero_si256();
+      __m256i r[P][kParts][2];
+      for (int b = 0; b < P; ++b)
+        for (int q = 0; q < kParts; ++q) r[b][q][0] = r[b][q][1] = _mm256_setzero_si256();
       const index_t k1 = k0 + 8 < s1 ? k0 + 8 : s1;
       for (index_t kw = k0; kw < k1; ++kw)
-        for (int b = 0; b < P; ++b)
-          lut_lookup16_avx2(lut_regroup_avx2(wp[b] + kw * 16), tab + kw * kLutBytesPerWord, r[b][0], r[b][1]);
-      for (int b = 0; b < P; ++b) {
-        lut_widen16_avx2(acc[b][0][0], r[b][0]);
-        lut_widen16_avx2(acc[b][1][0], r[b][1]);
-      }
+        for (int b = 0; b < P; ++b) lut_word16_avx2<W>(lut_regroup_avx2(wp[b] + kw * 16), tab + kw * kStride, r[b]);
+      for (int b = 0; b < P; ++b)
+        for (int h = 0; h < 2; ++h)
+          for (int q = 0; q < kParts; ++q) lut_widen16_avx2(acc[b][h][q], r[b][q][h]);
     }
-    for (int b = 0; b < P; ++b) lut_epilogue16_avx2<1>(a, tile, b, s0, valid, sc, acc[b], z[b]);
+    for (int b = 0; b < P; ++b) {
+      const __m256i sum[2][1] = {{lut_parts_avx2<W>(acc[b][0])}, {lut_parts_avx2<W>(acc[b][1])}};
+      lut_epilogue16_avx2<1>(a, tile, b, s0, valid, sc, sum, z[b]);
+    }
   }
   __m256 y[2][1] = {{_mm256_setzero_ps()}, {_mm256_setzero_ps()}};
   for (int b = 0; b < P; ++b)
