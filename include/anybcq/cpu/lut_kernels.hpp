@@ -209,17 +209,20 @@ ANYBCQ_TARGET_AVX512 void lut_block_avx512(const LutTileArgs<Scale>& a, index_t 
       const bool ahead = c1 == a.k_words && t0 + tb + t < tiles;
       for (int b = 0; b < P; ++b) {
         const std::uint32_t* wp = a.planes + b * a.plane_words + (t0 + t) * a.k_words * 16;
-        for (index_t kw = c1; kw < n1; ++kw) _mm_prefetch(reinterpret_cast<const char*>(wp + kw * 16), _MM_HINT_T1);
-        if (ahead)
-          for (index_t kw = 0; kw < first; ++kw)
-            _mm_prefetch(reinterpret_cast<const char*>(wp + (index_t(tb) * a.k_words + kw) * 16), _MM_HINT_T1);
+        // word kw's line of the next chunk (or, in the last chunk, of the next block's first chunk) is
+        // requested as kw is done, so that the requests spread over the chunk's work
+        const std::uint32_t* pf = ahead ? wp + (index_t(tb) * a.k_words - c0) * 16 : wp + (c1 - c0) * 16;
+        const index_t pf_end = ahead ? c0 + first : c0 + (n1 - c1);
         float* zp = zbuf + (index_t(t) * P + b) * NB * 16;
         __m512 z[NB];
         for (int n = 0; n < NB; ++n) z[n] = _mm512_load_ps(zp + n * 16);
         for (index_t s0 = c0; s0 < c1; s0 += a.seg_words) {
           __m512i acc[NB][2];
           for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = _mm512_setzero_si512();
-          for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) lut_step_avx512<NB, W>(wp, tabs, kw, acc);
+          for (index_t kw = s0; kw < s0 + a.seg_words; ++kw) {
+            if (kw < pf_end) _mm_prefetch(reinterpret_cast<const char*>(pf + kw * 16), _MM_HINT_T1);
+            lut_step_avx512<NB, W>(wp, tabs, kw, acc);
+          }
           const index_t g = s0 / a.group_words, blk = s0 / a.block_words;
           const __m512 al = load16_avx512(a.scales.alpha_at(t0 + t, g, b), k);
           for (int n = 0; n < NB; ++n)
