@@ -386,12 +386,12 @@ template <bool W>
 ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE void lut_word16_avx2(const LutIdx16Avx2& ix, const std::int8_t* t,
                                                            __m256i (&r)[W ? 2 : 1][2]) {
   lut_lookup16_avx2<W>(ix, t, r[0][0], r[0][1]);
-  if constexpr (W) lut_lookup16_avx2<false>(ix, t + kLutBytesPerWord, r[W ? 1 : 0][0], r[W ? 1 : 0][1]);
+  if constexpr (W) lut_lookup16_avx2<false>(ix, t + kLutBytesPerWord, r[1][0], r[1][1]);
 }
 // The exact int32 sum S of the parts (int16 tables: 256·high + low).
 template <bool W>
 ANYBCQ_TARGET_AVX2 ANYBCQ_FORCEINLINE __m256i lut_parts_avx2(const __m256i (&acc)[W ? 2 : 1]) {
-  if constexpr (W) return _mm256_add_epi32(_mm256_slli_epi32(acc[W ? 1 : 0], 8), acc[0]);
+  if constexpr (W) return _mm256_add_epi32(_mm256_slli_epi32(acc[1], 8), acc[0]);
   return acc[0];
 }
 // acc (int32, 8 rows) += the two lanes of r (int16) added.
