@@ -1454,10 +1454,23 @@ __device__ __forceinline__ void bmma16x8x128(int (&d)[4], std::uint32_t a0, std:
       : "r"(a0), "r"(a1), "r"(b), "r"(0));
 }
 
+//! 32×32 bit transpose across a warp: lane k gets Σ_j (bit k of lane j's x) << j. Five butterfly stages;
+//! the stage of width s swaps the s×s blocks off the diagonal (mask: the low s bits of every 2s).
+__device__ __forceinline__ std::uint32_t warp_transpose32(std::uint32_t x, int lane) {
+#pragma unroll
+  for (int s = 16; s >= 1; s >>= 1) {
+    const std::uint32_t m = 0xFFFFFFFFu / ((1u << s) + 1u);  // 0x0000FFFF, 0x00FF00FF, …, 0x55555555
+    const std::uint32_t y = __shfl_xor_sync(0xFFFFFFFFu, x, s);
+    x = (lane & s) ? (x & ~m) | ((y & ~m) >> s) : (x & m) | ((y & m) << s);
+  }
+  return x;
+}
+
 //! Activations → bit planes: one warp per (128-column half-chunk h of chunk c, batch row b). Lane 4g + t of
 //! chunk c reads, as one uint4 of xb[(b·chunks + c)·32 + lane], the B words of activation planes g and 8 + g
 //! of half-chunk 0 and then of half-chunk 1; xs[(b·chunks + c)·2 + h] = (2s, s·Σ X). Columns past K are
-//! zeros. The 64 words of a half-chunk come from 64 ballots (lane 16·(t mod 2) + n keeps word (t, n)).
+//! zeros. The 64 words of a half-chunk come from two warp bit transposes of 32 × 32 bits (lane
+//! 16·(t mod 2) + n gets word (t, n)).
 template <class Element>
 __global__ void __launch_bounds__(128) bmma_pack_x_kernel(const Element* __restrict__ x, uint4* __restrict__ xb,
                                                           float2* __restrict__ xs, int K, int chunks) {
@@ -1489,16 +1502,15 @@ __global__ void __launch_bounds__(128) bmma_pack_x_kernel(const Element* __restr
   }
   sum = warp_all_reduce(sum, [](int u, int w) { return u + w; });
   __syncwarp();
-  std::uint32_t keep[2] = {0u, 0u};  // word (t', n) with lane = 16·(t' mod 2) + n, register t' / 2
+  // Word (t', n) (bit j: bit n of X at column bmma_column(t', j)) goes to lane 16·(t' mod 2) + n, register
+  // t' / 2: lane j packs X of columns (2r, j) and (2r + 1, j) into one word, and a warp bit transpose
+  // hands lane k bit k of every lane's word.
+  std::uint32_t keep[2];
 #pragma unroll
-  for (int tt = 0; tt < 4; ++tt) {
-    const int q = xq[warp][bmma_column(tt, lane)];
-#pragma unroll
-    for (int n = 0; n < 16; ++n) {
-      const std::uint32_t word = __ballot_sync(0xFFFFFFFFu, (q >> n) & 1);
-      if (lane == 16 * (tt & 1) + n) keep[tt >> 1] = word;
-    }
-  }
+  for (int r = 0; r < 2; ++r)
+    keep[r] = warp_transpose32((std::uint32_t(xq[warp][bmma_column(2 * r, lane)]) & 0xFFFFu) |
+                                   (std::uint32_t(xq[warp][bmma_column(2 * r + 1, lane)]) << 16),
+                               lane);
   const int src = 16 * (t & 1) + g;
   const std::uint32_t lo0 = __shfl_sync(0xFFFFFFFFu, keep[0], src), lo1 = __shfl_sync(0xFFFFFFFFu, keep[1], src);
   const std::uint32_t hi0 = __shfl_sync(0xFFFFFFFFu, keep[0], src + 8), hi1 = __shfl_sync(0xFFFFFFFFu, keep[1], src + 8);
