@@ -201,6 +201,16 @@ TEST_CASE("can_implement names what it cannot take") {
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kBinaryMma);
   b.batch = cuda::DefaultTuning::kMaxBmmaBatchTall + 1;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  // M ≤ K with at least kBmmaLargeWeights weights (the dispatcher reads only the shape and group here)
+  b = g128;
+  b.weights.rows = 4096;
+  b.weights.cols = 14336;
+  b.batch = cuda::DefaultTuning::kMaxBmmaBatchTall;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kBinaryMma);
+  b.weights.cols = cuda::DefaultTuning::kBmmaLargeWeights / 4096 - 32;  // just below the bound, M < K
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.weights.cols = 4096;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
   b = a;
   b.batch = 1;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
