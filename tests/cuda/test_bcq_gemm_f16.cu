@@ -211,6 +211,12 @@ TEST_CASE("can_implement names what it cannot take") {
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
   b.weights.cols = 4096;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.weights.rows = cuda::DefaultTuning::kBmmaLargeMinRows / 2;  // large enough, but too few rows
+  b.weights.cols = 2 * cuda::DefaultTuning::kBmmaLargeWeights / cuda::DefaultTuning::kBmmaLargeMinRows;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.weights.rows = cuda::DefaultTuning::kBmmaLargeMinRows;  // 2048×16384: exactly the bound
+  b.weights.cols = cuda::DefaultTuning::kBmmaLargeWeights / cuda::DefaultTuning::kBmmaLargeMinRows;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kBinaryMma);
   b = a;
   b.batch = 1;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);

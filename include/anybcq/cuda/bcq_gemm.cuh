@@ -2,11 +2,12 @@
 //
 // Paths (the dispatcher picks one; Arguments::path can force one):
 //  * binary mma (uniform precision, batch ≤ Tuning::kMaxBmmaBatch, or ≤ kMaxBmmaBatchTall when M > K or
-//    M·K ≥ kBmmaLargeWeights; group ≥ 128): a small kernel turns the activations into 16 bit planes of 16-bit fixed point per
-//    128 columns; each weight plane is counted against them with m16n8k128 AND + POPC mma (16 rows ×
-//    128 columns × 8 activation planes per instruction), the counts folded as Σ_n ±2^n·popc in integers,
-//    then scaled by α and the activation scale. Planes and scale runs stream through a cp.async ring; both
-//    kernels use programmatic dependent launch so that a call's weight stream overlaps the call before.
+//    the weights are large, Gemm::bmma_up_to_tall; group ≥ 128): a small kernel turns the activations
+//    into 16 bit planes of 16-bit fixed point per 128 columns; each weight plane is counted against them
+//    with m16n8k128 AND + POPC mma (16 rows × 128 columns × 8 activation planes per instruction), the
+//    counts folded as Σ_n ±2^n·popc in integers, then scaled by α and the activation scale. Planes and
+//    scale runs stream through a cp.async ring; both kernels use programmatic dependent launch so that a
+//    call's weight stream overlaps the call before.
 //  * LUT (forced only; uniform precision, batch ≤ 2, group ≥ 128): CUDA cores. Each
 //    warp streams one 16-row tile's p planes over a slice of K; the warps of a slice share per-chunk tables
 //    of the 16 signed sums ±x0±x1±x2±x3 of every 4 inputs in shared memory; a weight nibble costs one
@@ -72,8 +73,9 @@ struct DefaultTuning {
   static constexpr int kMaxFusedBatch = 64;   //!< uniform precision: register-dequantizing kernel up to here
   static constexpr int kMaxLutBatch = 2;      //!< forced LUT path: batch up to here
   static constexpr int kMaxBmmaBatch = 2;     //!< uniform precision, group ≥ 128: binary-mma kernel up to here
-  static constexpr int kMaxBmmaBatchTall = 4;  //!< … and up to here when M > K or M·K ≥ kBmmaLargeWeights
-  static constexpr index_t kBmmaLargeWeights = index_t(1) << 25;  //!< 33.5 M weights (4096×11008 and up)
+  static constexpr int kMaxBmmaBatchTall = 4;  //!< … and up to here when M > K, or M·K ≥ kBmmaLargeWeights
+  static constexpr index_t kBmmaLargeWeights = index_t(1) << 25;  //!< … (33.5 M weights, 2048×16384 and up)
+  static constexpr index_t kBmmaLargeMinRows = 2048;              //!< … with M ≥ this
   static constexpr int kMaxWgmmaBatch = 256;  //!< sm_90a builds: warpgroup kernel above kMaxFusedBatch up to here
   static constexpr int kWgmmaMinRows = 4096;  //!< … and from batch kWgmmaEarlyBatch + 1 when M ≥ this
   static constexpr int kWgmmaEarlyBatch = 32;
@@ -2436,8 +2438,8 @@ class Gemm {
     }
     if (a.reuse_packed_x && path(a) != GemmPath::kBinaryMma) {
       os << "reuse_packed_x needs the binary-mma path (one precision, group size ≥ 128, batch ≤ "
-         << Tuning::kMaxBmmaBatch << ", or ≤ " << Tuning::kMaxBmmaBatchTall << " when M > K or M·K ≥ "
-         << Tuning::kBmmaLargeWeights << "); this call takes "
+         << Tuning::kMaxBmmaBatch << ", or ≤ " << Tuning::kMaxBmmaBatchTall << " when M > K, or M ≥ "
+         << Tuning::kBmmaLargeMinRows << " and M·K ≥ " << Tuning::kBmmaLargeWeights << "); this call takes "
          << to_string(path(a));
       return fail(Status::kInvalidProblem);
     }
@@ -2482,17 +2484,18 @@ class Gemm {
     return kScaleBounded || w.alpha_max < detail::ExpDecode<Element>::kAlphaLimit;
   }
   //! Weights for which the binary-mma kernel takes batches up to kMaxBmmaBatchTall: M > K, or at least
-  //! kBmmaLargeWeights weights (H200: at batch 3 and 4 it beat the register-dequantizing kernel on
-  //! 4096×11008, 4096×14336 and 5120×13824 and lost on 4096×4096; docs/perf/gpu.md).
+  //! kBmmaLargeWeights weights in at least kBmmaLargeMinRows rows (H200: at batch 3 and 4 it beat the
+  //! register-dequantizing kernel on 2048×16384, 2048×32768, 4096×11008, 4096×14336 and 5120×13824 and
+  //! lost on 4096×4096 and 1024×32768; docs/perf/gpu.md).
   static bool bmma_up_to_tall(const WeightsView& w) {
-    return w.rows > w.cols || w.rows * w.cols >= Tuning::kBmmaLargeWeights;
+    return w.rows > w.cols || (w.rows >= Tuning::kBmmaLargeMinRows && w.rows * w.cols >= Tuning::kBmmaLargeWeights);
   }
   static bool needs_fast_decode(GemmPath p, const Arguments& a) {
     return p == GemmPath::kWgmmaDequant ||
            (p == GemmPath::kFusedDequant && !detail::dq_planes_as_operands(a.batch, a.bits));
   }
   //! Path a call takes: a.path if forced, else per-row precision → bit-serial; group ≥ 128 and batch ≤
-  //! Tuning::kMaxBmmaBatch (kMaxBmmaBatchTall when M > K or M·K ≥ kBmmaLargeWeights) → binary mma; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
+  //! Tuning::kMaxBmmaBatch (kMaxBmmaBatchTall where bmma_up_to_tall) → binary mma; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
   //! kMaxWgmmaBatch when M ≥ kWgmmaMinRows → warpgroup kernel; batch ≤ kMaxFusedBatch → register-dequantizing;
   //! larger batches → dequantize + cuBLAS. (Crossovers measured on an H100, docs/perf/gpu.md.) A pick that
   //! needs_fast_decode() on weights without fast_decode() becomes dequantize + cuBLAS.
