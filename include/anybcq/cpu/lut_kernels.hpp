@@ -229,6 +229,8 @@ ANYBCQ_TARGET_AVX512 void lut_block_avx512(const LutTileArgs<Scale>& a, index_t 
             z[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lut_batch_sum<NB, W>(acc[n])),
                                    _mm512_mul_ps(al, _mm512_set1_ps(sc[n][blk])), z[n]);
         }
+        // a last chunk shorter than the next block's first one: the lines its words did not cover
+        for (index_t kw = c1; kw < pf_end; ++kw) _mm_prefetch(reinterpret_cast<const char*>(pf + kw * 16), _MM_HINT_T1);
         for (int n = 0; n < NB; ++n) _mm512_store_ps(zp + n * 16, z[n]);
       }
     }
