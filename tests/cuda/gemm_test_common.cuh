@@ -243,7 +243,8 @@ void fused_small() {
     for (index_t n : {1, 9, 20}) check_call<E>(w, dw, n, 3, nullptr, "k slices", cuda::GemmPath::kFusedDequant, ks);
 }
 
-//! The binary-mma kernel: batch 1–4 (template batches 1, 2, 4; batch 3 with an unused row), every group size
+//! The binary-mma kernel: batch 1–8 (template batches 1, 2, 4 with rows as mma columns, batch 3 with an
+//! unused row; 5–8 as one 8-row batch tile, rows past the batch unused), every group size
 //! ≥ 128, odd M (general kernel) and M a multiple of 16 (fast kernel, aligned scale runs; p = 8 with β
 //! takes the general one), a partial last chunk (K = 4160), every K split, several row tiles per block,
 //! symmetric weights, p_min 1..p_max 8, and activations with outlier channels (×100).
@@ -258,12 +259,13 @@ void binary_mma() {
     const auto w = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
     const cuda::DeviceWeights<> dw(w);
     for (int p = c.p_min; p <= c.p_max; ++p)
-      for (index_t n : {1, 2, 3, 4}) check_call<E>(w, dw, n, p, nullptr, "bmma", cuda::GemmPath::kBinaryMma);
+      for (index_t n : {1, 2, 3, 4, 5, 8}) check_call<E>(w, dw, n, p, nullptr, "bmma", cuda::GemmPath::kBinaryMma);
     for (int ks : {1, 2, 4, 8})
-      for (index_t n : {1, 4})
+      for (index_t n : {1, 4, 7})
         check_call<E>(w, dw, n, std::clamp(2 + ks % 3, c.p_min, c.p_max), nullptr, "bmma k slices", cuda::GemmPath::kBinaryMma, ks);
     check_call<E>(w, dw, 1, c.p_max, nullptr, "bmma outlier channels", cuda::GemmPath::kBinaryMma, 0, 100.0f);
     check_call<E>(w, dw, 3, c.p_min, nullptr, "bmma outlier channels", cuda::GemmPath::kBinaryMma, 0, 100.0f);
+    check_call<E>(w, dw, 6, c.p_max, nullptr, "bmma outlier channels", cuda::GemmPath::kBinaryMma, 0, 100.0f);
   }
   // Enough row tiles for several per block (tm > 1), last block ragged.
   const auto wl = random_weights(33003, 640, 128, 2, 4);
@@ -274,11 +276,12 @@ void binary_mma() {
   INFO("tm=", tm, " ks=", ks, " SMs=", sms);
   CHECK(tm > 1);
   for (int p = 2; p <= 4; ++p)
-    for (index_t n : {1, 4}) check_call<E>(wl, dwl, n, p, nullptr, "bmma, several tiles per block", cuda::GemmPath::kBinaryMma);
+    for (index_t n : {1, 4, 8}) check_call<E>(wl, dwl, n, p, nullptr, "bmma, several tiles per block", cuda::GemmPath::kBinaryMma);
+  check_call<E>(wl, dwl, 6, 2, nullptr, "auto (M >= 3K, p = 2, batch 6: the batch tile)");
   const auto wa = random_weights(32992, 640, 128, 2, 4);  // the same with M a multiple of 16 (fast kernel)
   const cuda::DeviceWeights<> dwa(wa);
   for (int p = 2; p <= 4; ++p)
-    for (index_t n : {1, 2}) check_call<E>(wa, dwa, n, p, nullptr, "bmma, several tiles per block, aligned", cuda::GemmPath::kBinaryMma);
+    for (index_t n : {1, 2, 5}) check_call<E>(wa, dwa, n, p, nullptr, "bmma, several tiles per block, aligned", cuda::GemmPath::kBinaryMma);
 }
 
 template <class E>

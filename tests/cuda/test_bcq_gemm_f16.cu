@@ -13,7 +13,7 @@ TEST_CASE("f16 fused small: GEMV and small batch match the reference at every p"
 TEST_CASE("f16 odd M, several K and group sizes, batch 1..64 (fused and dequantize+cuBLAS), p_min 1..p_max 5") { if (have_gpu()) fused_shapes<__half>(); }
 TEST_CASE("f16 dequantize + cuBLAS: large batch matches the reference") { if (have_gpu()) dequant_cublas<__half>(); }
 TEST_CASE("f16 warpgroup kernel (wgmma-dq): odd M, partial chunks, every group size, batch 1..257") { if (have_gpu()) wgmma_dequant<__half>(); }
-TEST_CASE("f16 binary-mma kernel: batch 1..4, odd M, every group size >= 128, every K split, outlier channels") { if (have_gpu()) binary_mma<__half>(); }
+TEST_CASE("f16 binary-mma kernel: batch 1..8, odd M, every group size >= 128, every K split, outlier channels") { if (have_gpu()) binary_mma<__half>(); }
 TEST_CASE("f16 per-row precision: each row equals its single-precision result") { if (have_gpu()) per_row_precision<__half>(); }
 TEST_CASE("f16 scales near and beyond the fast decode's range: the dispatcher and every path stay exact") { if (have_gpu()) large_scales<__half>(); }
 
@@ -163,21 +163,21 @@ TEST_CASE("can_implement names what it cannot take") {
   r = cuda::Gemm<__half>::can_implement(b);
   CHECK(r.status == cuda::Status::kInvalidProblem);
   CHECK(r.message.find("group = 64") != std::string::npos);
-  // The binary-mma path takes one precision, batch ≤ 4 and group ≥ 128; its workspace holds the
+  // The binary-mma path takes one precision, batch ≤ 8 and group ≥ 128; its workspace holds the
   // activation bit planes (512 bytes per 256 columns and row) and their scales.
   b = g128;
   b.path = cuda::GemmPath::kBinaryMma;
-  b.batch = 4;
+  b.batch = 8;
   b.k_slices = 8;
   CHECK(cuda::Gemm<__half>::can_implement(b).ok());
-  CHECK(cuda::Gemm<__half>::workspace_size(b) >= std::size_t(4 * 512));
+  CHECK(cuda::Gemm<__half>::workspace_size(b) >= std::size_t(8 * 512));
   b.k_slices = 16;
   CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kInvalidProblem);
   b.k_slices = 0;
-  b.batch = 5;
+  b.batch = 9;
   r = cuda::Gemm<__half>::can_implement(b);
   CHECK(r.status == cuda::Status::kInvalidProblem);
-  CHECK(r.message.find("batch = 5") != std::string::npos);
+  CHECK(r.message.find("batch = 9") != std::string::npos);
   b = a;  // group 64
   b.path = cuda::GemmPath::kBinaryMma;
   b.batch = 1;
@@ -217,6 +217,26 @@ TEST_CASE("can_implement names what it cannot take") {
   b.weights.rows = cuda::DefaultTuning::kBmmaLargeMinRows;  // 2048×16384: exactly the bound
   b.weights.cols = cuda::DefaultTuning::kBmmaLargeWeights / cuda::DefaultTuning::kBmmaLargeMinRows;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kBinaryMma);
+  // Batch 5–8 (the 8-row batch tile) at p = kBmmaTileBits where M ≥ kBmmaTileRowsPerCol·K and M ≥ kBmmaLargeMinRows.
+  b = g128;
+  b.weights.cols = 4096;
+  b.weights.rows = cuda::DefaultTuning::kBmmaTileRowsPerCol * 4096;
+  b.bits = cuda::DefaultTuning::kBmmaTileBits;
+  for (index_t n : {5, 8}) {
+    b.batch = n;
+    CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kBinaryMma);
+  }
+  b.batch = 9;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.batch = 8;
+  b.bits = cuda::DefaultTuning::kBmmaTileBits + 1;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.bits = cuda::DefaultTuning::kBmmaTileBits;
+  b.weights.rows -= 16;  // just below M = 3·K
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.weights.cols = 256;  // M ≥ 3·K but fewer than kBmmaLargeMinRows rows
+  b.weights.rows = cuda::DefaultTuning::kBmmaLargeMinRows - 16;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
   b = a;
   b.batch = 1;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);

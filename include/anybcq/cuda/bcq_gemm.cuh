@@ -76,6 +76,9 @@ struct DefaultTuning {
   static constexpr int kMaxBmmaBatchTall = 4;  //!< … and up to here when M > K, or M·K ≥ kBmmaLargeWeights
   static constexpr index_t kBmmaLargeWeights = index_t(1) << 25;  //!< … (33.5 M weights, 2048×16384 and up)
   static constexpr index_t kBmmaLargeMinRows = 2048;              //!< … with M ≥ this
+  static constexpr int kBmmaRowsMaxBatch = 4;  //!< binary-mma kernel: each row its own mma columns up to here, an 8-row batch tile above
+  static constexpr int kBmmaTileBits = 2;      //!< … that tile taken by the dispatcher (batch ≤ 8) only at this precision,
+  static constexpr int kBmmaTileRowsPerCol = 3;  //!< … where M ≥ this · K and M ≥ kBmmaLargeMinRows
   static constexpr int kMaxWgmmaBatch = 256;  //!< sm_90a builds: warpgroup kernel above kMaxFusedBatch up to here
   static constexpr int kWgmmaMinRows = 4096;  //!< … and from batch kWgmmaEarlyBatch + 1 when M ≥ this
   static constexpr int kWgmmaEarlyBatch = 32;
@@ -96,7 +99,7 @@ enum class GemmPath {
   kDequantCublas,   //!< Ŵ_p written to the workspace, then cublasGemmEx; uniform precision
   kLut,             //!< CUDA cores, activation lookup tables; uniform precision, batch ≤ 2, group ≥ 128
   kWgmmaDequant,    //!< Ŵ_p rebuilt in registers, warpgroup mma (sm_90a builds only); uniform precision
-  kBinaryMma,       //!< activations as 16 bit planes, binary (AND + POPC) mma; uniform precision, batch ≤ 4, group ≥ 128
+  kBinaryMma,       //!< activations as 16 bit planes, binary (AND + POPC) mma; uniform precision, batch ≤ 8, group ≥ 128
 };
 
 //! Whether this build has the warpgroup (wgmma) kernel: define ANYBCQ_CUDA_SM90A when the device code is
@@ -1434,7 +1437,7 @@ __global__ void __launch_bounds__(kLutMaxWarps * 32) lut_mma_kernel(const FusedP
 //! up to the α and s products (fp32).
 constexpr int kBmmaMaxWarps = 8;   //!< warps per block of the binary-mma kernel
 constexpr int kBmmaMaxSlices = 8;  //!< K slices per block of the binary-mma kernel
-constexpr int kBmmaMaxBatch = 4;   //!< activation rows per call of the binary-mma kernel (8 spilled registers)
+constexpr int kBmmaMaxBatch = 8;   //!< activation rows per call of the binary-mma kernel
 
 //! Column (inside a 128-column half-chunk) of bit i of the B-operand word of lane position t: the column
 //! whose weight bit bmma_a_operands puts at bit i of that lane's A registers.
@@ -1522,6 +1525,63 @@ __global__ void __launch_bounds__(128) bmma_pack_x_kernel(const Element* __restr
   if (lane == 0) xs[(b * chunks + c) * 2 + h] = make_float2(2.0f * s, s * float(sum));
 }
 
+//! One chunk of bmma_gemv_kernel with a batch tile (B = 8; see there). Lane 4r + t loads the activation
+//! words of batch row r for both half-chunks and every plane (as bmma_pack_x_kernel stored them, planes j
+//! and 8 + j in one uint4) before it waits for the chunk's planes in `slot`; scale(slot, u, b) gives α
+//! (b < P) or β (b = P) of rows g and g + 8 for scale window u. yt: rows g, g + 8 × batch rows 2t, 2t + 1.
+template <int P, int kStages, class ScaleFn>
+__device__ __forceinline__ void bmma_tile_chunk(const uint4* slot, const uint4* __restrict__ xb,
+                                                const float4* __restrict__ xs, int c, int chunks, int nbatch, int lane,
+                                                int fold_shift, bool has_beta, ScaleFn scale, float (&yt)[4]) {
+  const int g = lane >> 2, t = lane & 3;
+  // Batch rows past nbatch read row 0: mma columns are independent, and their sums are not stored.
+  const int r = g < nbatch ? g : 0, b0 = 2 * t < nbatch ? 2 * t : 0, b1 = 2 * t + 1 < nbatch ? 2 * t + 1 : 0;
+  uint4 w[8];  // w[j]: planes j and 8 + j of half-chunk 0, then of half-chunk 1
+  const uint4* src = xb + (index_t(r) * chunks + c) * 32 + t;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) w[j] = __ldg(src + 4 * j);
+  const float4 s0 = __ldg(xs + index_t(b0) * chunks + c), s1 = __ldg(xs + index_t(b1) * chunks + c);
+  cp_async_wait<kStages - 2>();
+  __syncwarp();
+  uint4 q[P];
+#pragma unroll
+  for (int pl = 0; pl < P; ++pl) q[pl] = slot[pl * 32 + lane];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int u = (2 * h) >> fold_shift;
+    float z[4] = {0.0f, 0.0f, 0.0f, 0.0f}, asum0 = 0.0f, asum1 = 0.0f;
+#pragma unroll
+    for (int pl = 0; pl < P; ++pl) {
+      std::uint32_t a0, a1;
+      bmma_a_operands(component(q[pl], 2 * h), component(q[pl], 2 * h + 1), a0, a1);
+      int d[4], acc[4];
+      bmma16x8x128(d, a0, a1, component(w[7], 2 * h + 1));  // plane 15, weight −2^15
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[e] = -d[e];
+#pragma unroll
+      for (int n = 14; n >= 0; --n) {
+        bmma16x8x128(d, a0, a1, n >= 8 ? component(w[n - 8], 2 * h + 1) : component(w[n], 2 * h));
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[e] = 2 * acc[e] + d[e];
+      }
+      const float2 al = scale(slot, u, pl);
+      asum0 += al.x;
+      asum1 += al.y;
+      z[0] = fmaf(al.x, float(acc[0]), z[0]);
+      z[1] = fmaf(al.x, float(acc[1]), z[1]);
+      z[2] = fmaf(al.y, float(acc[2]), z[2]);
+      z[3] = fmaf(al.y, float(acc[3]), z[3]);
+    }
+    const float2 be = has_beta ? scale(slot, u, P) : make_float2(0.0f, 0.0f);
+    const float o0 = be.x - asum0, o1 = be.y - asum1;
+    const float s2a = h ? s0.z : s0.x, sxa = h ? s0.w : s0.y, s2b = h ? s1.z : s1.x, sxb = h ? s1.w : s1.y;
+    yt[0] = fmaf(s2a, z[0], fmaf(o0, sxa, yt[0]));
+    yt[1] = fmaf(s2b, z[1], fmaf(o0, sxb, yt[1]));
+    yt[2] = fmaf(s2a, z[2], fmaf(o1, sxa, yt[2]));
+    yt[3] = fmaf(s2b, z[3], fmaf(o1, sxb, yt[3]));
+  }
+}
+
 //! y[b] = Ŵ_P·x[b] for b < B from the bit planes of bmma_pack_x_kernel. Block: prm.tm row tiles × prm.ks
 //! K slices (warp s·tm + u takes tile u, chunks s, s + ks, …); each warp streams its tile's P planes and
 //! the chunks' scale runs through a cp.async ring in shared memory (the ring of dqmma_kernel), so that
@@ -1530,6 +1590,11 @@ __global__ void __launch_bounds__(128) bmma_pack_x_kernel(const Element* __restr
 //! 8 + 2t, 9 + 2t for rows g and g + 8 and folds them as 4^t·(d0 + 2·d1 + 256·d2 ± 512·d3). Lanes t and
 //! the slices are added in a fixed order at the end (deterministic, no atomics). Weights are requested
 //! before the programmatic-launch wait; the activation planes (the previous kernel's output) after it.
+//! B = 8 (batch tiles): the mma's N is the batch instead. Lane 4r + t loads the words of batch row r for
+//! all 16 activation planes, each plane's mma counts 16 weight rows against 8 batch rows, and a Horner
+//! fold over the planes (S = 2·S + d, from plane 15 with weight −2^15 down) gives each lane exact Σ b·X
+//! for rows g, g + 8 and batch rows 2t, 2t + 1: 16 mma and 64 integer adds per lane, half-chunk and plane
+//! against 2·B mma and 6·B integer operations plus 2·B conversions with one row per column group.
 //! kFast: aligned scale tables whose runs of a chunk take ≤ 32 pieces of 16 bytes (2-byte scales, P ≤ 7):
 //! lane L copies the same piece (j of run (u, b)) of every chunk, one address and one cp.async per chunk,
 //! and the loop keeps running pointers instead of recomputing addresses. Otherwise copy_scale_windows.
@@ -1537,6 +1602,8 @@ template <class Element, class Scale, int P, int B, bool kFast>
 __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_kernel(const FusedParams<Scale> prm,
                                                                                      const uint4* __restrict__ xb,
                                                                                      const float4* __restrict__ xs) {
+  static_assert(B == 1 || B == 2 || B == 4 || B == 8, "binary-mma kernel: 1, 2 or 4 rows, or one tile of 8");
+  constexpr bool kTile = B == 8;  // batch rows in the mma's N (see above)
   constexpr int kStages = stages_for(P);
   constexpr int kStageU4 = stage_u4<Scale>(P);
   extern __shared__ uint4 smem_bm[];
@@ -1621,14 +1688,16 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   pdl_wait();  // xb and xs are written by the kernel before this one
 
   // Activation planes and scales of the chunk read next: row b at xb[xo + b·chunks·32], xs[so + b·chunks].
+  // (Rows as columns only; batch tiles load theirs where they use them.)
+  constexpr int BR = kTile ? 1 : B;
   int xo = wk * 32 + lane, so = wk;
-  uint4 nx[B];
-  float4 ns[B];
+  uint4 nx[BR];
+  float4 ns[BR];
   // Past the warp's last chunk it reads its first chunk again (in bounds; the values go unused).
   auto load_x = [&](bool ok) {
     const int xo_ok = ok ? xo : wk * 32 + lane, so_ok = ok ? so : wk;
 #pragma unroll
-    for (int b = 0; b < B; ++b) {
+    for (int b = 0; b < BR; ++b) {
       const bool okb = n_my > 0 && b < nbatch;  // rows past the batch (B rounded up) count zeros
       nx[b] = okb ? __ldg(xb + (xo_ok + b * chunks * 32)) : make_uint4(0u, 0u, 0u, 0u);
       ns[b] = okb ? __ldg(xs + (so_ok + b * chunks)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -1636,63 +1705,71 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
     xo += wstep;
     so += S;
   };
-  load_x(true);
+  if constexpr (!kTile) load_x(true);
 
   const int e3 = t == 3 ? -512 : 512;   // weight of X plane 9 + 2t relative to 4^t (plane 15 is −2^15)
   const float q4 = float(1 << (2 * t));  // 4^t
   const float sum_lane = t == 0 ? 1.0f : 0.0f;  // lane t = 0 adds the (β − Σα)·s·ΣX term
-  float yacc[B][2];
+  float yacc[BR][2];
 #pragma unroll
-  for (int b = 0; b < B; ++b) yacc[b][0] = yacc[b][1] = 0.0f;
+  for (int b = 0; b < BR; ++b) yacc[b][0] = yacc[b][1] = 0.0f;
+  float yt[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // batch tile: rows g, g + 8 × batch rows 2t, 2t + 1
 
   int rs = 0, c = wk;  // ring slot (uint4) and chunk of iteration i
   for (int i = 0; i < n_my; ++i, c += S) {
-    uint4 xv[B];
-    float4 sv[B];
+    if constexpr (kTile) {
+      const int grp0 = kFast ? 0 : min(group_of_column(prm, c * 256), G - 1);
+      bmma_tile_chunk<P, kStages>(
+          ring + rs, xb, xs, c, chunks, nbatch, lane, prm.fold_shift(), prm.beta != nullptr,
+          [&](const uint4* slot, int u, int b) { return scales2(slot, u, kFast ? 0 : min(grp0 + u, G - 1), b); }, yt);
+    } else {
+      uint4 xv[BR];
+      float4 sv[BR];
 #pragma unroll
-    for (int b = 0; b < B; ++b) {
-      xv[b] = nx[b];
-      sv[b] = ns[b];
-    }
-    load_x(i + 1 < n_my);
-    cp_async_wait<kStages - 2>();
-    __syncwarp();
-    const uint4* slot = ring + rs;
-    uint4 q[P];
-#pragma unroll
-    for (int b = 0; b < P; ++b) q[b] = slot[b * 32 + lane];
-    const int grp0 = kFast ? 0 : min(group_of_column(prm, c * 256), G - 1);
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int u = (2 * h) >> prm.fold_shift(), grp = kFast ? 0 : min(grp0 + u, G - 1);
-      float acc[B][2], asum0 = 0.0f, asum1 = 0.0f;
-#pragma unroll
-      for (int b = 0; b < B; ++b) acc[b][0] = acc[b][1] = 0.0f;
-#pragma unroll
-      for (int pl = 0; pl < P; ++pl) {
-        std::uint32_t a0, a1;
-        bmma_a_operands(component(q[pl], 2 * h), component(q[pl], 2 * h + 1), a0, a1);
-        const float2 al = scales2(slot, u, grp, pl);
-        asum0 += al.x;
-        asum1 += al.y;
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-          int dl[4], dh[4];
-          bmma16x8x128(dl, a0, a1, component(xv[b], 2 * h));
-          bmma16x8x128(dh, a0, a1, component(xv[b], 2 * h + 1));
-          const int s0 = dl[0] + 2 * dl[1] + 256 * dh[0] + e3 * dh[1];
-          const int s1 = dl[2] + 2 * dl[3] + 256 * dh[2] + e3 * dh[3];
-          acc[b][0] = fmaf(al.x, float(s0), acc[b][0]);
-          acc[b][1] = fmaf(al.y, float(s1), acc[b][1]);
-        }
+      for (int b = 0; b < BR; ++b) {
+        xv[b] = nx[b];
+        sv[b] = ns[b];
       }
-      const float2 be = prm.beta ? scales2(slot, u, grp, P) : make_float2(0.0f, 0.0f);
-      const float o0 = be.x - asum0, o1 = be.y - asum1;
+      load_x(i + 1 < n_my);
+      cp_async_wait<kStages - 2>();
+      __syncwarp();
+      const uint4* slot = ring + rs;
+      uint4 q[P];
 #pragma unroll
-      for (int b = 0; b < B; ++b) {
-        const float s2 = (h ? sv[b].z : sv[b].x) * q4, sx = (h ? sv[b].w : sv[b].y) * sum_lane;
-        yacc[b][0] = fmaf(s2, acc[b][0], fmaf(o0, sx, yacc[b][0]));
-        yacc[b][1] = fmaf(s2, acc[b][1], fmaf(o1, sx, yacc[b][1]));
+      for (int b = 0; b < P; ++b) q[b] = slot[b * 32 + lane];
+      const int grp0 = kFast ? 0 : min(group_of_column(prm, c * 256), G - 1);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int u = (2 * h) >> prm.fold_shift(), grp = kFast ? 0 : min(grp0 + u, G - 1);
+        float acc[BR][2], asum0 = 0.0f, asum1 = 0.0f;
+#pragma unroll
+        for (int b = 0; b < BR; ++b) acc[b][0] = acc[b][1] = 0.0f;
+#pragma unroll
+        for (int pl = 0; pl < P; ++pl) {
+          std::uint32_t a0, a1;
+          bmma_a_operands(component(q[pl], 2 * h), component(q[pl], 2 * h + 1), a0, a1);
+          const float2 al = scales2(slot, u, grp, pl);
+          asum0 += al.x;
+          asum1 += al.y;
+#pragma unroll
+          for (int b = 0; b < BR; ++b) {
+            int dl[4], dh[4];
+            bmma16x8x128(dl, a0, a1, component(xv[b], 2 * h));
+            bmma16x8x128(dh, a0, a1, component(xv[b], 2 * h + 1));
+            const int s0 = dl[0] + 2 * dl[1] + 256 * dh[0] + e3 * dh[1];
+            const int s1 = dl[2] + 2 * dl[3] + 256 * dh[2] + e3 * dh[3];
+            acc[b][0] = fmaf(al.x, float(s0), acc[b][0]);
+            acc[b][1] = fmaf(al.y, float(s1), acc[b][1]);
+          }
+        }
+        const float2 be = prm.beta ? scales2(slot, u, grp, P) : make_float2(0.0f, 0.0f);
+        const float o0 = be.x - asum0, o1 = be.y - asum1;
+#pragma unroll
+        for (int b = 0; b < BR; ++b) {
+          const float s2 = (h ? sv[b].z : sv[b].x) * q4, sx = (h ? sv[b].w : sv[b].y) * sum_lane;
+          yacc[b][0] = fmaf(s2, acc[b][0], fmaf(o0, sx, yacc[b][0]));
+          yacc[b][1] = fmaf(s2, acc[b][1], fmaf(o1, sx, yacc[b][1]));
+        }
       }
     }
     __syncwarp();
@@ -1701,19 +1778,25 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   }
   cp_async_wait<0>();
 
-  // Lanes t = 0..3 hold shares of the same two rows; then the slices are added in a fixed order.
+  if constexpr (kTile) {
+    // Each lane holds whole sums: rows g, g + 8 of batch rows 2t, 2t + 1.
 #pragma unroll
-  for (int b = 0; b < B; ++b)
+    for (int e = 0; e < 4; ++e) red[((wk * TM + wm) * B + 2 * t + (e & 1)) * 16 + g + 8 * (e >> 1)] = yt[e];
+  } else {
+    // Lanes t = 0..3 hold shares of the same two rows; then the slices are added in a fixed order.
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      yacc[b][r] += __shfl_xor_sync(0xFFFFFFFFu, yacc[b][r], 1);
-      yacc[b][r] += __shfl_xor_sync(0xFFFFFFFFu, yacc[b][r], 2);
-    }
-  if (t == 0) {
+    for (int b = 0; b < B; ++b)
 #pragma unroll
-    for (int b = 0; b < B; ++b) {
-      red[((wk * TM + wm) * B + b) * 16 + g] = yacc[b][0];
-      red[((wk * TM + wm) * B + b) * 16 + g + 8] = yacc[b][1];
+      for (int r = 0; r < 2; ++r) {
+        yacc[b][r] += __shfl_xor_sync(0xFFFFFFFFu, yacc[b][r], 1);
+        yacc[b][r] += __shfl_xor_sync(0xFFFFFFFFu, yacc[b][r], 2);
+      }
+    if (t == 0) {
+#pragma unroll
+      for (int b = 0; b < B; ++b) {
+        red[((wk * TM + wm) * B + b) * 16 + g] = yacc[b][0];
+        red[((wk * TM + wm) * B + b) * 16 + g + 8] = yacc[b][1];
+      }
     }
   }
   __syncthreads();
@@ -2439,8 +2522,9 @@ class Gemm {
     if (a.reuse_packed_x && path(a) != GemmPath::kBinaryMma) {
       os << "reuse_packed_x needs the binary-mma path (one precision, group size ≥ 128, batch ≤ "
          << Tuning::kMaxBmmaBatch << ", or ≤ " << Tuning::kMaxBmmaBatchTall << " when M > K, or M ≥ "
-         << Tuning::kBmmaLargeMinRows << " and M·K ≥ " << Tuning::kBmmaLargeWeights << "); this call takes "
-         << to_string(path(a));
+         << Tuning::kBmmaLargeMinRows << " and M·K ≥ " << Tuning::kBmmaLargeWeights << ", or ≤ " << detail::kBmmaMaxBatch
+         << " at p = " << Tuning::kBmmaTileBits << " when M ≥ " << Tuning::kBmmaTileRowsPerCol << "·K and M ≥ "
+         << Tuning::kBmmaLargeMinRows << "); this call takes " << to_string(path(a));
       return fail(Status::kInvalidProblem);
     }
     if (a.path == GemmPath::kWgmmaDequant && !kHaveWgmma) {
@@ -2490,12 +2574,21 @@ class Gemm {
   static bool bmma_up_to_tall(const WeightsView& w) {
     return w.rows > w.cols || (w.rows >= Tuning::kBmmaLargeMinRows && w.rows * w.cols >= Tuning::kBmmaLargeWeights);
   }
+  //! Calls for which the batch-tile mode of the binary-mma kernel (batch 5–8) beats the register-
+  //! dequantizing kernel: p = kBmmaTileBits on weights with M ≥ kBmmaTileRowsPerCol·K rows (H200: 11–14%
+  //! less time on 14336×4096 and 28672×4096 at p = 2; within ±4% at p = 3; slower at p = 4 and on
+  //! 4096×4096, 6144×4096, 4096×14336; docs/perf/gpu.md).
+  static bool bmma_tile_wins(const Arguments& a) {
+    const WeightsView& w = a.weights;
+    return a.batch <= detail::kBmmaMaxBatch && a.bits == Tuning::kBmmaTileBits && w.rows >= Tuning::kBmmaLargeMinRows &&
+           w.rows >= Tuning::kBmmaTileRowsPerCol * w.cols;
+  }
   static bool needs_fast_decode(GemmPath p, const Arguments& a) {
     return p == GemmPath::kWgmmaDequant ||
            (p == GemmPath::kFusedDequant && !detail::dq_planes_as_operands(a.batch, a.bits));
   }
   //! Path a call takes: a.path if forced, else per-row precision → bit-serial; group ≥ 128 and batch ≤
-  //! Tuning::kMaxBmmaBatch (kMaxBmmaBatchTall where bmma_up_to_tall) → binary mma; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
+  //! Tuning::kMaxBmmaBatch (kMaxBmmaBatchTall where bmma_up_to_tall, 8 where bmma_tile_wins) → binary mma; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
   //! kMaxWgmmaBatch when M ≥ kWgmmaMinRows → warpgroup kernel; batch ≤ kMaxFusedBatch → register-dequantizing;
   //! larger batches → dequantize + cuBLAS. (Crossovers measured on an H100, docs/perf/gpu.md.) A pick that
   //! needs_fast_decode() on weights without fast_decode() becomes dequantize + cuBLAS.
@@ -2503,7 +2596,8 @@ class Gemm {
     if (a.path != GemmPath::kAuto) return a.path;
     if (a.row_bits) return GemmPath::kFusedBitSerial;
     if (a.weights.group != 64 &&
-        (a.batch <= Tuning::kMaxBmmaBatch || (a.batch <= Tuning::kMaxBmmaBatchTall && bmma_up_to_tall(a.weights))))
+        (a.batch <= Tuning::kMaxBmmaBatch || (a.batch <= Tuning::kMaxBmmaBatchTall && bmma_up_to_tall(a.weights)) ||
+         bmma_tile_wins(a)))
       return GemmPath::kBinaryMma;
     GemmPath p = a.batch <= Tuning::kMaxFusedBatch ? GemmPath::kFusedDequant : GemmPath::kDequantCublas;
     if (kHaveWgmma && a.batch <= Tuning::kMaxWgmmaBatch &&
@@ -2858,8 +2952,12 @@ class Gemm {
                          static_cast<const uint4*>(xb), xs4);
       };
       // The fast kernels need aligned scale runs that a chunk's 32 lanes copy in one piece each.
+      // Rows past the batch (B rounded up) count zeros.
+      const bool tile = prm.batch > std::min(Tuning::kBmmaRowsMaxBatch, 4);
       if (!prm.aligned_scales || prm.chunk_scale_pieces(kP) > 32)
-        return go(detail::bmma_gemv_kernel<Element, Scale, kP, 4, false>);  // rows past the batch count zeros
+        return tile ? go(detail::bmma_gemv_kernel<Element, Scale, kP, 8, false>)
+                    : go(detail::bmma_gemv_kernel<Element, Scale, kP, 4, false>);
+      if (tile) return go(detail::bmma_gemv_kernel<Element, Scale, kP, 8, true>);
       switch (prm.batch) {
         case 1: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 1, true>);
         case 2: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 2, true>);
