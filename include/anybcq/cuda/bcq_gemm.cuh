@@ -2,10 +2,12 @@
 //
 // Paths (the dispatcher picks one; Arguments::path can force one):
 //  * binary mma (uniform precision, batch ≤ Tuning::kMaxBmmaBatch, or ≤ kMaxBmmaBatchTall when M > K or
-//    the weights are large, Gemm::bmma_up_to_tall; group ≥ 128): a small kernel turns the activations
+//    the weights are large, Gemm::bmma_up_to_tall, or ≤ 8 at p = 2 when M ≥ 3K, Gemm::bmma_tile_wins;
+//    group ≥ 128): a small kernel turns the activations
 //    into 16 bit planes of 16-bit fixed point per 128 columns; each weight plane is counted against them
 //    with m16n8k128 AND + POPC mma (16 rows × 128 columns × 8 activation planes per instruction), the
-//    counts folded as Σ_n ±2^n·popc in integers, then scaled by α and the activation scale. Planes and
+//    counts folded as Σ_n ±2^n·popc in integers, then scaled by α and the activation scale (batch 5–8:
+//    one 8-row batch tile as the mma's N, one mma per activation plane, a Horner fold). Planes and
 //    scale runs stream through a cp.async ring; both kernels use programmatic dependent launch so that a
 //    call's weight stream overlaps the call before.
 //  * LUT (forced only; uniform precision, batch ≤ 2, group ≥ 128): CUDA cores. Each
@@ -2575,8 +2577,8 @@ class Gemm {
     return w.rows > w.cols || (w.rows >= Tuning::kBmmaLargeMinRows && w.rows * w.cols >= Tuning::kBmmaLargeWeights);
   }
   //! Calls for which the batch-tile mode of the binary-mma kernel (batch 5–8) beats the register-
-  //! dequantizing kernel: p = kBmmaTileBits on weights with M ≥ kBmmaTileRowsPerCol·K rows (H200: 11–14%
-  //! less time on 14336×4096 and 28672×4096 at p = 2; within ±4% at p = 3; slower at p = 4 and on
+  //! dequantizing kernel: p = kBmmaTileBits on weights with M ≥ kBmmaTileRowsPerCol·K rows (H200: 10–12%
+  //! less time on 14336×4096 and 28672×4096 at p = 2; 0.96–1.00× at p = 3; slower at p = 4 and on
   //! 4096×4096, 6144×4096, 4096×14336; docs/perf/gpu.md).
   static bool bmma_tile_wins(const Arguments& a) {
     const WeightsView& w = a.weights;
