@@ -8,6 +8,8 @@
 // Usage: bench_bcq_gemm [--quick] [--csv FILE]
 // Where the binary-mma path is taken, a second row "bmma+reuse" times the same calls with
 // Arguments::reuse_packed_x (activation bit planes packed once, as for K and V after Q).
+// From batch 2 on, a "per-row" row times one call whose rows ask for p = 2, 3, 4, 2, 3, 4, … (a device
+// array, Arguments::row_bits) and compares it with the uniform call at the batch's highest p.
 //   roofline = bytes that must move / kPeakBytesPerSecond (3.10 TB/s, the H100 streaming-read ceiling
 //   measured with the reference numbers); bytes for AnyBCQ at p: p·M·K/8 + (p+1)·(K/g)·M·2 (g = --group, 128 by default) + x + y.
 #include <cublas_v2.h>
@@ -220,6 +222,14 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaMalloc(&y, static_cast<std::size_t>(nmax * M) * 2));
     unsigned long long* bad = nullptr;
     CHECK_CUDA(cudaMalloc(&bad, sizeof(unsigned long long)));
+    // Per-row precisions 2, 3, 4, 2, 3, 4, … for the per-row rows.
+    int* row_bits = nullptr;
+    {
+      std::vector<int> rb(static_cast<std::size_t>(nmax));
+      for (std::size_t i = 0; i < rb.size(); ++i) rb[i] = p_min + int(i % (p_max - p_min + 1));
+      CHECK_CUDA(cudaMalloc(&row_bits, rb.size() * sizeof(int)));
+      CHECK_CUDA(cudaMemcpy(row_bits, rb.data(), rb.size() * sizeof(int), cudaMemcpyHostToDevice));
+    }
     void* ws = nullptr;
     std::size_t ws_bytes = 0;
 
@@ -239,6 +249,7 @@ int main(int argc, char** argv) {
       if (csv)
         std::fprintf(csv, "%ld,%ld,%ld,16,cublas_fp16,%.3f,%.3f,%.3f,%.4f,1.0,%.1f\n", long(M), long(K), long(n), t_fp16,
                      t_fp16, fp16_roof, fp16_roof / t_fp16, double(M * K * 2 + n * K * 2 + n * M * 2) / (t_fp16 * 1e3));
+      double t_uniform[p_max + 1] = {};
       for (int p = 2; p <= 4; ++p) {
         if (only_p && p != only_p) continue;
         cuda::Gemm<__half> gemm;
@@ -312,6 +323,7 @@ int main(int argc, char** argv) {
                       label, us, t_fp16, roof, 100 * roof / us, bytes / (us * 1e3), t_fp16 / us);
         };
         print_row(path, t);
+        t_uniform[p] = t;
         if (csv)
           std::fprintf(csv, "%ld,%ld,%ld,%d,%s,%.3f,%.3f,%.3f,%.4f,%.4f,%.1f\n", long(M), long(K), long(n), p, path, t,
                        t_fp16, roof, roof / t, t_fp16 / t, bytes / (t * 1e3));
@@ -331,6 +343,56 @@ int main(int argc, char** argv) {
           print_row("bmma+reuse", t2);
         }
       }
+      // Per-row precision (rows at 2, 3, 4, …): the path the dispatcher takes for it, against the uniform call at
+      // the batch's highest p. Printed only (the CSV has one row per uniform-precision path).
+      const int p_top = n >= p_max - p_min + 1 ? p_max : p_min + int(n) - 1;
+      if (n >= 2 && t_uniform[p_top] > 0 &&
+          (force == cuda::GemmPath::kAuto || force == cuda::GemmPath::kFusedBitSerial)) {
+        cuda::Gemm<__half> gemm;
+        gemm.initialize();
+        std::vector<cuda::Gemm<__half>::Arguments> args(bcq_copies);
+        for (int c = 0; c < bcq_copies; ++c) {
+          MultiPrecisionView<layout::MmaTiled, half_t> v;
+          v.planes = planes[c];
+          v.alpha = reinterpret_cast<const half_t*>(alpha[c]);
+          v.beta = reinterpret_cast<const half_t*>(beta[c]);
+          v.layout = lay;
+          v.scales = sl;
+          v.rows = M;
+          v.cols = K;
+          v.group = group;
+          v.alpha_max = 0.03f;
+          args[c].weights = v;
+          args[c].x = x;
+          args[c].y = y;
+          args[c].batch = n;
+          args[c].row_bits = row_bits;
+          args[c].path = force;
+          args[c].pdl = pdl;
+          const cuda::Check chk = cuda::Gemm<__half>::can_implement(args[c]);
+          if (!chk.ok()) {
+            std::fprintf(stderr, "%s\n", chk.message.c_str());
+            return 1;
+          }
+        }
+        const std::size_t need = cuda::Gemm<__half>::workspace_size(args[0]);
+        if (need > ws_bytes) {
+          if (ws) CHECK_CUDA(cudaFree(ws));
+          CHECK_CUDA(cudaMalloc(&ws, need));
+          ws_bytes = need;
+        }
+        bool ok = false;
+        const double t = time_ours(gemm, args, ws, ws_bytes, y, bad, n, M, s, ok);
+        if (!ok) {
+          std::fprintf(stderr, "%ld x %ld batch %ld per-row p: outputs not finite\n", long(M), long(K), long(n));
+          return 1;
+        }
+        const double bytes = double(p_top) * M * K / 8 + double(p_top + 1) * (K / group) * M * 2 + n * K * 2 + n * M * 2;
+        const double roof = 1e6 * bytes / kPeakBytesPerSecond;
+        std::printf("%5ldx%-5ld %5ld %2s %-10s %9.2f %9.2f %9.2f %5.0f%% %8.0f %7.2fx  per-row (%s), %.2fx the uniform p = %d call\n",
+                    long(M), long(K), long(n), "*", "per-row", t, t_fp16, roof, 100 * roof / t, bytes / (t * 1e3),
+                    t_fp16 / t, cuda::to_string(cuda::Gemm<__half>::path(args[0])), t / t_uniform[p_top], p_top);
+      }
     }
     std::fflush(stdout);
     if (csv) std::fflush(csv);
@@ -343,6 +405,7 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaFree(x));
     CHECK_CUDA(cudaFree(y));
     CHECK_CUDA(cudaFree(bad));
+    CHECK_CUDA(cudaFree(row_bits));
     if (ws) CHECK_CUDA(cudaFree(ws));
   }
   if (csv) std::fclose(csv);

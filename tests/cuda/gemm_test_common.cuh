@@ -409,13 +409,42 @@ void large_scales() {
 template <class E>
 void per_row_precision() {
   if (!have_gpu()) return;
-  const auto w = random_weights(211, 1024, 128, 2, 4);
-  const cuda::DeviceWeights<> dw(w);
-  std::uniform_int_distribution<int> pd(2, 4);
-  for (index_t n : {1, 5, 24, 70}) {
+  auto random_bits = [](index_t n, int lo, int hi) {
+    std::uniform_int_distribution<int> pd(lo, hi);
     std::vector<int> bits(static_cast<std::size_t>(n));
     for (auto& b : bits) b = pd(rng());
+    return bits;
+  };
+  // p_max ≤ 4: the register-dequantizing kernel (planes as operands, one 8-row tile per block); also the
+  // bit-serial kernel forced on the same calls.
+  const auto w = random_weights(211, 1024, 128, 2, 4);
+  const cuda::DeviceWeights<> dw(w);
+  for (index_t n : {1, 5, 8, 24, 70}) {
+    const auto bits = random_bits(n, 2, 4);
     check_call<E>(w, dw, n, 0, &bits, "per-row");
+    check_call<E>(w, dw, n, 0, &bits, "per-row, bit-serial", cuda::GemmPath::kFusedBitSerial);
+  }
+  // Every row below p_max (planes above the batch's highest p are not read), and every K split.
+  const std::vector<int> low(9, 2);
+  check_call<E>(w, dw, 9, 0, &low, "per-row, all rows at p_min");
+  const auto b9 = random_bits(9, 2, 4);
+  for (int ks : {1, 2, 4, 8}) check_call<E>(w, dw, 9, 0, &b9, "per-row, k slices", cuda::GemmPath::kFusedDequant, ks);
+  // Group sizes 64, 256 and K, p_min 1, odd M, a partial last chunk (K = 4160).
+  for (const WeightCase c : {WeightCase{45, 768, 64, 1, 4, false}, WeightCase{70, 1280, 256, 2, 3, true},
+                             WeightCase{33, 512, 512, 2, 4, false}, WeightCase{83, 4160, 4160, 2, 4, false}}) {
+    const auto wc = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
+    const cuda::DeviceWeights<> dwc(wc);
+    for (index_t n : {3, 17}) {
+      const auto bits = random_bits(n, c.p_min, c.p_max);
+      check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes");
+    }
+  }
+  // p_max 5: the bit-serial kernel.
+  const auto w5 = random_weights(77, 512, 128, 2, 5);
+  const cuda::DeviceWeights<> dw5(w5);
+  for (index_t n : {3, 10}) {
+    const auto bits = random_bits(n, 2, 5);
+    check_call<E>(w5, dw5, n, 0, &bits, "per-row, p_max 5");
   }
 }
 

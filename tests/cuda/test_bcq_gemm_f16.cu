@@ -127,15 +127,27 @@ TEST_CASE("can_implement names what it cannot take") {
   b = a;
   b.weights.layout.rows = 41;
   CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kInvalidProblem);
-  // A forced one-precision path cannot take per-row precision.
+  // Per-row precision: the register-dequantizing kernel where p_max ≤ 4, else bit-serial; a forced
+  // one-precision path cannot take it.
   b = a;
   b.row_bits = reinterpret_cast<const int*>(std::uintptr_t(4096));
+  CHECK(cuda::Gemm<__half>::can_implement(b).ok());
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.path = cuda::GemmPath::kFusedBitSerial;
+  CHECK(cuda::Gemm<__half>::can_implement(b).ok());
+  b.path = cuda::GemmPath::kDequantCublas;
+  r = cuda::Gemm<__half>::can_implement(b);
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("per-row") != std::string::npos);
+  b.path = cuda::GemmPath::kAuto;
+  b.weights.layout = layout::make_mma_tiled(40, 256, 5);
+  b.weights.scales.p_max = 5;
   CHECK(cuda::Gemm<__half>::can_implement(b).ok());
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedBitSerial);
   b.path = cuda::GemmPath::kFusedDequant;
   r = cuda::Gemm<__half>::can_implement(b);
   CHECK(r.status == cuda::Status::kInvalidProblem);
-  CHECK(r.message.find("per-row") != std::string::npos);
+  CHECK(r.message.find("p_max = 5") != std::string::npos);
   b = a;
   b.k_slices = 3;
   r = cuda::Gemm<__half>::can_implement(b);

@@ -15,12 +15,13 @@
 //    of the 16 signed sums ±x0±x1±x2±x3 of every 4 inputs in shared memory; a weight nibble costs one
 //    PRMT, one LDS and one FADD. The fragment-ordered bits are re-sorted per lane (delta swap and one
 //    exchange with the neighbouring lane) into 32 consecutive columns of one row per word.
-//  * fused, register-dequantizing (uniform precision, batch ≤ Tuning::kMaxFusedBatch): each warp streams
+//  * fused, register-dequantizing (uniform precision, batch ≤ Tuning::kMaxFusedBatch; per-row precision at
+//    any batch where p_max ≤ 4, in 8-row batch tiles with the planes as operands): each warp streams
 //    the p planes of one 16-row tile over a slice of K, rebuilds Ŵ_p of every 16×16 tensor-core step in
 //    registers (per two weights and plane: one LOP3, one exact subtraction, one FMA with 2α_i, starting
 //    from β − Σα_i) and runs one m16n8k16 mma per 8 activation rows with fp32 accumulation; the K slices
 //    of a tile are added in shared memory in a fixed order.
-//  * fused, bit-serial (per-row precision, any batch): one kernel reads
+//  * fused, bit-serial (per-row precision where p_max > 4, any batch): one kernel reads
 //    every needed bit plane once for up to 32 activation rows (streamed through a per-warp cp.async
 //    ring in shared memory together with the chunk's scales), turns bits into tensor-core operands with
 //    one LOP3 per two weights, runs m16n8k16 mma with fp32 accumulation per plane, folds the per-group
@@ -892,10 +893,15 @@ __device__ __forceinline__ void dequant_step_wide(const std::uint32_t (&words)[k
 //! each scale group, y += Σ_i 2α_i·C_i + (β − Σα − 2c_lo·Σα)·L + (β − Σα − 2c_hi·Σα)·H, with c_lo, c_hi =
 //! 16, 4 for rows g and 8, 2 for rows g + 8. At one batch tile the tensor cores have room for p + 1 mma
 //! per step, and the FMA pipe, which the dequantization keeps busy, is freed.
-template <class Tuning, class Element, class Scale, int kPlanes, int NT>
+//! kRowBits: per-row precision (prm.row_bits; kSerial only): planes up to the highest precision a row of the batch
+//! tile asks for are read; each batch column folds the planes below its own p with α^p, β^p read from the
+//! scale tables in global memory (prefetched into L1 one chunk ahead); a row whose precision the weights
+//! lack gets NaN.
+template <class Tuning, class Element, class Scale, int kPlanes, int NT, bool kRowBits = false>
 __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_kernel(const FusedParams<Scale> prm) {
   constexpr bool kPrefetchX = NT <= 2;
   constexpr bool kSerial = dq_planes_as_operands(NT * 8, kPlanes);
+  static_assert(!kRowBits || kSerial, "per-row precision needs the planes-as-operands mode");
   constexpr int kSP = kSerial ? kPlanes : 1;  // planes with their own sums (kSerial)
   constexpr int kStages = stages_for(kPlanes);
   constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
@@ -908,6 +914,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
   const index_t rt = rt0 + wm;
   const index_t n_base = index_t(bb) * (NT * 8);
   const int K = int(prm.K), chunks = int(prm.chunks);
+  constexpr bool mixed = kRowBits;
   extern __shared__ uint4 smem_dq[];
   uint4* ring = smem_dq + warp * (kStages * kStageU4);
   pdl_launch_dependents();
@@ -950,14 +957,61 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     const ActivationRows<Element, NT> xr(prm, n_base, g, t);
     auto load_x = [&](int kb, std::uint32_t(&dst)[NT][8]) { xr.load(kb, dst); };
 
+    // Per-row precision: pc[j] is the precision of this lane's batch column 2t + j (0: past the batch or
+    // outside the weights' range, not folded), p_hi the highest of the tile (planes from it on are not
+    // read). row_bits may be the previous kernel's output, so this waits first.
+    // With aligned scale tables and at most two groups per chunk, the 16-row runs of α^p, β^p of every
+    // precision a row of the tile asks for go through the ring (entry u·R + off(p) + b of the slot's scale
+    // area for group u, precision p and b < p: α_b, b = p: β), else the folds read them from global memory.
+    int pc[2] = {0, 0}, p_hi = kPlanes, pmask = 0;
+    const int p_lo = prm.scales.p_min, nbp = prm.beta ? 1 : 0;
+    auto run_off = [&](int p) { return (p * (p - 1) - p_lo * (p_lo - 1)) / 2 + (p - p_lo) * nbp; };  // off(p)
+    const int R = run_off(kPlanes + 1);
+    constexpr int kRun = int(sizeof(Scale));  // 16-byte pieces per 16-row run
+    const bool ring_scales = mixed && prm.aligned_scales &&
+                             ng * R * kRun <= 4 * (kPlanes + 1) * scale_window<Scale>();
+    if (mixed) {
+      pdl_wait();
+      const index_t nl = n_base + (lane & 7);
+      int pl = nl < prm.batch ? __ldg(prm.row_bits + nl) : 0;
+      if (pl < prm.scales.p_min || pl > prm.scales.p_max || pl > kPlanes) pl = 0;
+      p_hi = warp_all_reduce(pl, [](int u, int v) { return max(u, v); });
+      pmask = warp_all_reduce(pl ? 1 << pl : 0, [](int u, int v) { return u | v; });
+      pc[0] = __shfl_sync(0xFFFFFFFFu, pl, 2 * t);
+      pc[1] = __shfl_sync(0xFFFFFFFFu, pl, 2 * t + 1);
+    }
+    const int off0 = pc[0] ? run_off(pc[0]) : 0, off1 = pc[1] ? run_off(pc[1]) : 0;
+    const index_t m_lo = rt * 16 + g;
+    // Ring copies of the per-row runs of the chunk whose first group is grp0 (precisions not asked for skipped).
+    // (Keeping each lane's two pieces' offsets and sources in registers instead cost the kernels spilled
+    // registers and 5–26% more time.)
+    auto copy_row_scales = [&](uint4* dst, int grp0) {
+      for (int L = lane; L < ng * R * kRun; L += 32) {
+        const int u = L / (R * kRun), e = (L - u * R * kRun) / kRun, j = L % kRun;
+        int p = p_lo;
+        while (e >= run_off(p + 1)) ++p;
+        if (!((pmask >> p) & 1)) continue;
+        const int b = e - run_off(p), grp = grp0 + u;
+        const bool ok = grp < G;
+        const Scale* src = !ok     ? prm.alpha
+                           : b < p ? prm.alpha + prm.scales.alpha_offset(p, grp, b, rt * 16)
+                                   : prm.beta + prm.scales.beta_offset(p, grp, rt * 16);
+        cp_async16_zfill(dst + (u * R + e) * kRun + j, reinterpret_cast<const uint4*>(src) + (ok ? j : 0), ok ? 16 : 0);
+      }
+    };
+
     const int n_my = wk < chunks ? (chunks - wk + S - 1) / S : 0;
     auto issue = [&](int i) {
       if (i < n_my) {
         const int cc = wk + i * S;
         uint4* slot = ring + (i % kStages) * kStageU4;
 #pragma unroll
-        for (int b = 0; b < kPlanes; ++b) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
-        copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, min(chunk_group(cc), G - 1), ng, nb, G, prm.planes, lane);
+        for (int b = 0; b < kPlanes; ++b)
+          if (b < p_hi) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
+        if (!mixed)
+          copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, min(chunk_group(cc), G - 1), ng, nb, G, prm.planes, lane);
+        else if (ring_scales)
+          copy_row_scales(slot + kPlanes * 32, min(chunk_group(cc), G - 1));
       }
       cp_async_commit();
     };
@@ -981,7 +1035,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
       const uint4* slot = ring + (i % kStages) * kStageU4;
       uint4 q[kPlanes];
 #pragma unroll
-      for (int b = 0; b < kPlanes; ++b) q[b] = slot[b * 32 + lane];
+      for (int b = 0; b < kPlanes; ++b) q[b] = b < p_hi ? slot[b * 32 + lane] : make_uint4(0u, 0u, 0u, 0u);
       // Pull the next chunk's activations into L1 now, so that the per-word loads below hit L1.
       if (i + 1 < n_my) {
         const int kn = (c + S) * 256;
@@ -990,6 +1044,20 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
 #pragma unroll
           for (int w = 0; w < 4; ++w)
             if (xr.valid(nt, kn + 64 * w)) prefetch_l1(xr.at(nt, kn + 64 * w));
+        // Per-row precision without the ring: the 16-row α/β runs the next chunk's folds read, spread over
+        // the lanes g, into L1.
+        if (mixed && !ring_scales) {
+          const int gq = min(chunk_group(c + S), G - 1), nbp = prm.beta ? 2 : 1;
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            const int p = pc[j], items = ng * (p + nbp - 1);
+            for (int it = g; it < items; it += 8) {
+              const int u = it / (p + nbp - 1), b = it % (p + nbp - 1), grp = min(gq + u, G - 1);
+              prefetch_l1(b < p ? prm.alpha + prm.scales.alpha_offset(p, grp, b, rt * 16)
+                                : prm.beta + prm.scales.beta_offset(p, grp, rt * 16));
+            }
+          }
+        }
       }
       // Column of the word that follows word w + 1 (w + 2 here, or in this warp's next chunk).
       auto ahead = [&](int w) { return w + 2 < 4 ? c * 256 + 64 * (w + 2) : (i + 1 < n_my ? (c + S) * 256 + 64 * (w - 2) : K); };
@@ -997,6 +1065,39 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
       // kSerial, end of a scale group (entry u of the slot's windows): fold C_i, L and H into acc[0].
       auto serial_fold = [&](int u) {
         const int grp = min(grp0 + u, G - 1);
+        if (mixed) {  // each column with its own α^p, β^p (zeros past p)
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            if (pc[j] == 0) continue;
+            float alo[kPlanes], ahi[kPlanes], blo = 0.0f, bhi = 0.0f, vlo = 0.0f, vhi = 0.0f, slo = 0.0f, shi = 0.0f;
+            if (ring_scales) {
+              const Scale* sp = reinterpret_cast<const Scale*>(slot + kPlanes * 32 + (u * R + (j ? off1 : off0)) * kRun);
+#pragma unroll
+              for (int b = 0; b < kPlanes; ++b) {
+                alo[b] = b < pc[j] ? scale_to_float(sp[16 * b + g]) : 0.0f;
+                ahi[b] = b < pc[j] ? scale_to_float(sp[16 * b + g + 8]) : 0.0f;
+              }
+              if (prm.beta) {
+                blo = scale_to_float(sp[16 * pc[j] + g]);
+                bhi = scale_to_float(sp[16 * pc[j] + g + 8]);
+              }
+            } else {
+              load_scales(prm, pc[j], grp, m_lo, alo, blo);
+              load_scales(prm, pc[j], grp, m_lo + 8, ahi, bhi);
+            }
+#pragma unroll
+            for (int b = 0; b < kPlanes; ++b) {
+              vlo = fmaf(alo[b], pacc[b][j], vlo);
+              vhi = fmaf(ahi[b], pacc[b][2 + j], vhi);
+              slo += alo[b];
+              shi += ahi[b];
+            }
+            const float L = lh[j], H = lh[2 + j], o0 = blo - slo, o1 = bhi - shi;
+            acc[0][0][j] += fmaf(2.0f, vlo, fmaf(fmaf(-32.0f, slo, o0), L, fmaf(-8.0f, slo, o0) * H));
+            acc[0][0][2 + j] += fmaf(2.0f, vhi, fmaf(fmaf(-16.0f, shi, o1), L, fmaf(-4.0f, shi, o1) * H));
+          }
+          return;
+        }
         // Entry b (α_b, or β for b = p) of rows g and g + 8; aligned runs start at their window (no offset to compute).
         auto fold_scales = [&](int b) {
           if (runs.aligned) return aligned_window_scales<kPlanes, Scale>(slot + kPlanes * 32, u, b, g);
@@ -1042,6 +1143,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
               mma16816<Element>(lh, alh, xb[0][2 * s], xb[0][2 * s + 1]);
 #pragma unroll
             for (int b = 0; b < kPlanes; ++b) {
+              if (b >= p_hi) continue;  // per-row precision: above every row's p
               const std::uint32_t wv = align_step<OperandBits<Element>::kPos>(words[b], s);
               std::uint32_t a[4];
 #pragma unroll
@@ -1132,6 +1234,10 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     if (m < prm.M && n < prm.batch) {
       float sum = 0.0f;
       for (int k = 0; k < S; ++k) sum += red[(k * TM + tm) * per_tile + rem];
+      if (mixed) {
+        const int p = __ldg(prm.row_bits + n);
+        if (p < prm.scales.p_min || p > prm.scales.p_max || p > kPlanes) sum = __int_as_float(0x7FC00000);  // NaN
+      }
       y[n * prm.M + m] = from_f32<Element>(sum);
     }
   }
@@ -2541,10 +2647,11 @@ class Gemm {
          << " (DeviceWeights sets it; kAuto takes " << to_string(GemmPath::kDequantCublas) << " then)";
       return fail(Status::kInvalidProblem);
     }
-    if (a.row_bits && (a.path == GemmPath::kFusedDequant || a.path == GemmPath::kDequantCublas || a.path == GemmPath::kLut ||
-                       a.path == GemmPath::kWgmmaDequant || a.path == GemmPath::kBinaryMma)) {
+    if (a.row_bits && ((a.path == GemmPath::kFusedDequant && !dq_per_row(w)) || a.path == GemmPath::kDequantCublas ||
+                       a.path == GemmPath::kLut || a.path == GemmPath::kWgmmaDequant || a.path == GemmPath::kBinaryMma)) {
       os << "path " << to_string(a.path) << " takes one precision per call; per-row precision needs "
-         << to_string(GemmPath::kFusedBitSerial) << " (or kAuto)";
+         << to_string(GemmPath::kFusedBitSerial) << ", " << to_string(GemmPath::kFusedDequant) << " where p_max ≤ 4 (p_max = "
+         << w.p_max() << "), or kAuto";
       return fail(Status::kInvalidProblem);
     }
     if (!w.planes || !w.alpha || !detail::aligned(w.planes, 16) || !detail::aligned(w.alpha, alignof(Scale)) ||
@@ -2585,18 +2692,22 @@ class Gemm {
     return a.batch <= detail::kBmmaMaxBatch && a.bits == Tuning::kBmmaTileBits && w.rows >= Tuning::kBmmaLargeMinRows &&
            w.rows >= Tuning::kBmmaTileRowsPerCol * w.cols;
   }
+  //! Whether per-row precision can take the register-dequantizing kernel (its planes-as-operands mode,
+  //! one 8-row batch tile per block): p_max ≤ 4.
+  static bool dq_per_row(const WeightsView& w) { return detail::dq_planes_as_operands(8, w.p_max()); }
   static bool needs_fast_decode(GemmPath p, const Arguments& a) {
     return p == GemmPath::kWgmmaDequant ||
            (p == GemmPath::kFusedDequant && !detail::dq_planes_as_operands(a.batch, a.bits));
   }
-  //! Path a call takes: a.path if forced, else per-row precision → bit-serial; group ≥ 128 and batch ≤
+  //! Path a call takes: a.path if forced, else per-row precision → register-dequantizing where p_max ≤ 4
+  //! (dq_per_row), else bit-serial; group ≥ 128 and batch ≤
   //! Tuning::kMaxBmmaBatch (kMaxBmmaBatchTall where bmma_up_to_tall, 8 where bmma_tile_wins) → binary mma; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
   //! kMaxWgmmaBatch when M ≥ kWgmmaMinRows → warpgroup kernel; batch ≤ kMaxFusedBatch → register-dequantizing;
   //! larger batches → dequantize + cuBLAS. (Crossovers measured on an H100, docs/perf/gpu.md.) A pick that
   //! needs_fast_decode() on weights without fast_decode() becomes dequantize + cuBLAS.
   static GemmPath path(const Arguments& a) {
     if (a.path != GemmPath::kAuto) return a.path;
-    if (a.row_bits) return GemmPath::kFusedBitSerial;
+    if (a.row_bits) return dq_per_row(a.weights) ? GemmPath::kFusedDequant : GemmPath::kFusedBitSerial;
     if (a.weights.group != 64 &&
         (a.batch <= Tuning::kMaxBmmaBatch || (a.batch <= Tuning::kMaxBmmaBatchTall && bmma_up_to_tall(a.weights)) ||
          bmma_tile_wins(a)))
@@ -2699,11 +2810,13 @@ class Gemm {
       return s;
     }
     if (path(a) == GemmPath::kFusedDequant) {
+      // Per-row precision: one 8-row tile per block (planes as operands), all p_max planes in the template.
       const index_t n_tiles = (a.batch + 7) / 8;
-      const int nt = n_tiles <= 1 ? 1 : n_tiles <= 2 ? 2 : 4;
+      const int nt = n_tiles <= 1 || a.row_bits ? 1 : n_tiles <= 2 ? 2 : 4;
+      const int planes = a.row_bits ? a.weights.p_max() : a.bits;
       prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
-      dq_shape(prm.row_tiles, prm.chunks, nt, a.bits, index_t(sm_count()), a.k_slices, prm.tm, prm.ks);
-      const Status s = launch_dq(prm, a.bits, nt, a.pdl, stream);
+      dq_shape(prm.row_tiles, prm.chunks, nt, planes, index_t(sm_count()), a.k_slices, prm.tm, prm.ks);
+      const Status s = launch_dq(prm, planes, nt, a.pdl, stream);
       if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     }
@@ -2905,17 +3018,19 @@ class Gemm {
     });
   }
 
-  template <int kPlanes, int NT>
+  template <int kPlanes, int NT, bool kRowBits = false>
   Status launch_dq_one(const detail::FusedParams<Scale>& prm, bool pdl, cudaStream_t stream) {
     constexpr int smem = Tuning::kDqWarps * (detail::stages_for(kPlanes) * detail::stage_u4<Scale>(kPlanes) * 16 +
                                              NT * 4 * 32 * int(sizeof(float)));
-    return launch_ex(detail::dqmma_kernel<Tuning, Element, Scale, kPlanes, NT>,
+    return launch_ex(detail::dqmma_kernel<Tuning, Element, Scale, kPlanes, NT, kRowBits>,
                      {(prm.row_tiles + prm.tm - 1) / prm.tm * prm.batch_blocks, 1, 1}, Tuning::kDqWarps * 32, smem, pdl,
                      stream, "register-dequantizing kernel", prm);
   }
   Status launch_dq(const detail::FusedParams<Scale>& prm, int planes, int nt, bool pdl, cudaStream_t stream) {
     return with_planes(planes, [&](auto p) {
       constexpr int kP = decltype(p)::value;
+      if constexpr (detail::dq_planes_as_operands(8, kP))
+        if (prm.row_bits) return launch_dq_one<kP, 1, true>(prm, pdl, stream);  // per-row precision: nt = 1
       return nt == 1 ? launch_dq_one<kP, 1>(prm, pdl, stream)
            : nt == 2 ? launch_dq_one<kP, 2>(prm, pdl, stream)
                      : launch_dq_one<kP, 4>(prm, pdl, stream);
