@@ -439,6 +439,24 @@ void per_row_precision() {
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes");
     }
   }
+  // M a multiple of 16 with aligned scale tables: the binary-mma kernel at batch 1–8 (rows as mma columns
+  // up to 4, the 8-row batch tile above), also forced; group 256 and symmetric weights; and the register-
+  // dequantizing kernel forced on the same calls.
+  for (const WeightCase c : {WeightCase{224, 1024, 128, 2, 4, false}, WeightCase{48, 768, 256, 1, 3, true},
+                             WeightCase{32, 4160, 4160, 2, 4, false}}) {
+    const auto wc = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
+    const cuda::DeviceWeights<> dwc(wc);
+    for (index_t n : {1, 2, 3, 4, 5, 8}) {
+      const auto bits = random_bits(n, c.p_min, c.p_max);
+      check_call<E>(wc, dwc, n, 0, &bits, "per-row, binary mma (auto)");
+      check_call<E>(wc, dwc, n, 0, &bits, "per-row, binary mma", cuda::GemmPath::kBinaryMma);
+      check_call<E>(wc, dwc, n, 0, &bits, "per-row, register-dequantizing", cuda::GemmPath::kFusedDequant);
+    }
+    const std::vector<int> low(6, c.p_min);
+    check_call<E>(wc, dwc, 6, 0, &low, "per-row, binary mma, all rows at p_min", cuda::GemmPath::kBinaryMma);
+    const auto b7 = random_bits(7, c.p_min, c.p_max);
+    for (int ks : {1, 2, 4, 8}) check_call<E>(wc, dwc, 7, 0, &b7, "per-row, binary mma, k slices", cuda::GemmPath::kBinaryMma, ks);
+  }
   // p_max 5: the bit-serial kernel.
   const auto w5 = random_weights(77, 512, 128, 2, 5);
   const cuda::DeviceWeights<> dw5(w5);

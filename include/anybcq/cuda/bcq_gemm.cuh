@@ -384,6 +384,51 @@ __device__ __forceinline__ float2 aligned_window_scales(const uint4* src, int u,
   return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
 }
 
+//! Per-row precision: the 16-row scale runs (α^p_i for i < p, then β^p) of every precision p that a
+//! tile's rows ask for (bit p of pmask), copied per chunk into a ring slot's scale area, entry
+//! u·R + off(p) + i for group u of the chunk (R = off(p_top + 1)). Needs aligned scale tables and
+//! row_scale_pieces() ≤ the scale area of a stage (row_scales_fit).
+__host__ __device__ constexpr int row_scale_off(int p_lo, int nbp, int p) { return (p * (p - 1) - p_lo * (p_lo - 1)) / 2 + (p - p_lo) * nbp; }
+template <class Scale>
+__host__ __device__ constexpr int row_scale_pieces(int p_lo, int p_top, bool beta, int ng) {
+  return ng * row_scale_off(p_lo, beta ? 1 : 0, p_top + 1) * int(sizeof(Scale));
+}
+template <class Scale>
+__host__ __device__ constexpr bool row_scales_fit(int p_lo, int p_top, bool beta, int ng) {
+  return row_scale_pieces<Scale>(p_lo, p_top, beta, ng) <= 4 * (p_top + 1) * scale_window<Scale>();
+}
+template <class Scale>
+struct RowScaleRuns {
+  static constexpr int kRun = int(sizeof(Scale));  // 16-byte pieces per 16-row run
+  int p_lo, nbp, R, ng, pmask;
+  __device__ __forceinline__ RowScaleRuns(const FusedParams<Scale>& prm, int p_top, int ng_, int pmask_)
+      : p_lo(prm.scales.p_min), nbp(prm.beta ? 1 : 0), R(row_scale_off(prm.scales.p_min, prm.beta ? 1 : 0, p_top + 1)),
+        ng(ng_), pmask(pmask_) {}
+  __device__ __forceinline__ int off(int p) const { return row_scale_off(p_lo, nbp, p); }
+  //! cp.async copies of tile rt's runs for the chunk whose first group is grp0 (precisions not asked for
+  //! are skipped; groups past G become zeros). (Keeping each lane's piece offsets and sources in registers
+  //! instead cost the register-dequantizing kernel spilled registers and 5–26% more time.)
+  __device__ __forceinline__ void copy(uint4* dst, const FusedParams<Scale>& prm, index_t rt, int grp0, int G, int lane) const {
+    for (int L = lane; L < ng * R * kRun; L += 32) {
+      const int u = L / (R * kRun), e = (L - u * R * kRun) / kRun, j = L % kRun;
+      int p = p_lo;
+      while (e >= off(p + 1)) ++p;
+      if (!((pmask >> p) & 1)) continue;
+      const int i = e - off(p), grp = grp0 + u;
+      const bool ok = grp < G;
+      const Scale* src = !ok     ? prm.alpha
+                         : i < p ? prm.alpha + prm.scales.alpha_offset(p, grp, i, rt * 16)
+                                 : prm.beta + prm.scales.beta_offset(p, grp, rt * 16);
+      cp_async16_zfill(dst + (u * R + e) * kRun + j, reinterpret_cast<const uint4*>(src) + (ok ? j : 0), ok ? 16 : 0);
+    }
+  }
+  //! Entry i (α_i, or β for i = p) of precision p, group u, rows g and g + 8, from the copied area.
+  __device__ __forceinline__ float2 get(const uint4* src, int u, int p, int i, int g) const {
+    const Scale* sp = reinterpret_cast<const Scale*>(src + (u * R + off(p) + i) * kRun);
+    return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
+  }
+};
+
 //! Loads α^p_i (i < p, zero above) and β^p for group grp, row m; zeros for rows past M.
 template <int kPlanes, class Scale>
 __device__ __forceinline__ void load_scales(const FusedParams<Scale>& prm, int p, index_t grp, index_t m,
@@ -964,12 +1009,6 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     // precision a row of the tile asks for go through the ring (entry u·R + off(p) + b of the slot's scale
     // area for group u, precision p and b < p: α_b, b = p: β), else the folds read them from global memory.
     int pc[2] = {0, 0}, p_hi = kPlanes, pmask = 0;
-    const int p_lo = prm.scales.p_min, nbp = prm.beta ? 1 : 0;
-    auto run_off = [&](int p) { return (p * (p - 1) - p_lo * (p_lo - 1)) / 2 + (p - p_lo) * nbp; };  // off(p)
-    const int R = run_off(kPlanes + 1);
-    constexpr int kRun = int(sizeof(Scale));  // 16-byte pieces per 16-row run
-    const bool ring_scales = mixed && prm.aligned_scales &&
-                             ng * R * kRun <= 4 * (kPlanes + 1) * scale_window<Scale>();
     if (mixed) {
       pdl_wait();
       const index_t nl = n_base + (lane & 7);
@@ -980,25 +1019,10 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
       pc[0] = __shfl_sync(0xFFFFFFFFu, pl, 2 * t);
       pc[1] = __shfl_sync(0xFFFFFFFFu, pl, 2 * t + 1);
     }
-    const int off0 = pc[0] ? run_off(pc[0]) : 0, off1 = pc[1] ? run_off(pc[1]) : 0;
+    const RowScaleRuns<Scale> rsr(prm, kPlanes, ng, pmask);
+    const bool ring_scales =
+        mixed && prm.aligned_scales && row_scales_fit<Scale>(prm.scales.p_min, kPlanes, prm.beta != nullptr, ng);
     const index_t m_lo = rt * 16 + g;
-    // Ring copies of the per-row runs of the chunk whose first group is grp0 (precisions not asked for skipped).
-    // (Keeping each lane's two pieces' offsets and sources in registers instead cost the kernels spilled
-    // registers and 5–26% more time.)
-    auto copy_row_scales = [&](uint4* dst, int grp0) {
-      for (int L = lane; L < ng * R * kRun; L += 32) {
-        const int u = L / (R * kRun), e = (L - u * R * kRun) / kRun, j = L % kRun;
-        int p = p_lo;
-        while (e >= run_off(p + 1)) ++p;
-        if (!((pmask >> p) & 1)) continue;
-        const int b = e - run_off(p), grp = grp0 + u;
-        const bool ok = grp < G;
-        const Scale* src = !ok     ? prm.alpha
-                           : b < p ? prm.alpha + prm.scales.alpha_offset(p, grp, b, rt * 16)
-                                   : prm.beta + prm.scales.beta_offset(p, grp, rt * 16);
-        cp_async16_zfill(dst + (u * R + e) * kRun + j, reinterpret_cast<const uint4*>(src) + (ok ? j : 0), ok ? 16 : 0);
-      }
-    };
 
     const int n_my = wk < chunks ? (chunks - wk + S - 1) / S : 0;
     auto issue = [&](int i) {
@@ -1011,7 +1035,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
         if (!mixed)
           copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, min(chunk_group(cc), G - 1), ng, nb, G, prm.planes, lane);
         else if (ring_scales)
-          copy_row_scales(slot + kPlanes * 32, min(chunk_group(cc), G - 1));
+          rsr.copy(slot + kPlanes * 32, prm, rt, min(chunk_group(cc), G - 1), G, lane);
       }
       cp_async_commit();
     };
@@ -1071,15 +1095,16 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
             if (pc[j] == 0) continue;
             float alo[kPlanes], ahi[kPlanes], blo = 0.0f, bhi = 0.0f, vlo = 0.0f, vhi = 0.0f, slo = 0.0f, shi = 0.0f;
             if (ring_scales) {
-              const Scale* sp = reinterpret_cast<const Scale*>(slot + kPlanes * 32 + (u * R + (j ? off1 : off0)) * kRun);
 #pragma unroll
               for (int b = 0; b < kPlanes; ++b) {
-                alo[b] = b < pc[j] ? scale_to_float(sp[16 * b + g]) : 0.0f;
-                ahi[b] = b < pc[j] ? scale_to_float(sp[16 * b + g + 8]) : 0.0f;
+                const float2 a = b < pc[j] ? rsr.get(slot + kPlanes * 32, u, pc[j], b, g) : make_float2(0.0f, 0.0f);
+                alo[b] = a.x;
+                ahi[b] = a.y;
               }
               if (prm.beta) {
-                blo = scale_to_float(sp[16 * pc[j] + g]);
-                bhi = scale_to_float(sp[16 * pc[j] + g + 8]);
+                const float2 be = rsr.get(slot + kPlanes * 32, u, pc[j], pc[j], g);
+                blo = be.x;
+                bhi = be.y;
               }
             } else {
               load_scales(prm, pc[j], grp, m_lo, alo, blo);
@@ -1637,10 +1662,13 @@ __global__ void __launch_bounds__(128) bmma_pack_x_kernel(const Element* __restr
 //! words of batch row r for both half-chunks and every plane (as bmma_pack_x_kernel stored them, planes j
 //! and 8 + j in one uint4) before it waits for the chunk's planes in `slot`; scale(slot, u, b) gives α
 //! (b < P) or β (b = P) of rows g and g + 8 for scale window u. yt: rows g, g + 8 × batch rows 2t, 2t + 1.
-template <int P, int kStages, class ScaleFn>
+//! kRowBits (per-row precision): column 2t + j folds the planes below pc[j] (0: none) with
+//! scale(slot, u, pc[j], b); planes from p_hi on are skipped.
+template <int P, int kStages, bool kRowBits = false, class ScaleFn>
 __device__ __forceinline__ void bmma_tile_chunk(const uint4* slot, const uint4* __restrict__ xb,
                                                 const float4* __restrict__ xs, int c, int chunks, int nbatch, int lane,
-                                                int fold_shift, bool has_beta, ScaleFn scale, float (&yt)[4]) {
+                                                int fold_shift, bool has_beta, ScaleFn scale, float (&yt)[4],
+                                                int p_hi = P, const int (&pc)[2] = {0, 0}) {
   const int g = lane >> 2, t = lane & 3;
   // Batch rows past nbatch read row 0: mma columns are independent, and their sums are not stored.
   const int r = g < nbatch ? g : 0, b0 = 2 * t < nbatch ? 2 * t : 0, b1 = 2 * t + 1 < nbatch ? 2 * t + 1 : 0;
@@ -1653,13 +1681,15 @@ __device__ __forceinline__ void bmma_tile_chunk(const uint4* slot, const uint4* 
   __syncwarp();
   uint4 q[P];
 #pragma unroll
-  for (int pl = 0; pl < P; ++pl) q[pl] = slot[pl * 32 + lane];
+  for (int pl = 0; pl < P; ++pl) q[pl] = !kRowBits || pl < p_hi ? slot[pl * 32 + lane] : make_uint4(0u, 0u, 0u, 0u);
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int u = (2 * h) >> fold_shift;
     float z[4] = {0.0f, 0.0f, 0.0f, 0.0f}, asum0 = 0.0f, asum1 = 0.0f;
+    float2 sa[2] = {make_float2(0.0f, 0.0f), make_float2(0.0f, 0.0f)};  // kRowBits: Σα per column
 #pragma unroll
     for (int pl = 0; pl < P; ++pl) {
+      if (kRowBits && pl >= p_hi) continue;
       std::uint32_t a0, a1;
       bmma_a_operands(component(q[pl], 2 * h), component(q[pl], 2 * h + 1), a0, a1);
       int d[4], acc[4];
@@ -1672,21 +1702,44 @@ __device__ __forceinline__ void bmma_tile_chunk(const uint4* slot, const uint4* 
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[e] = 2 * acc[e] + d[e];
       }
-      const float2 al = scale(slot, u, pl);
-      asum0 += al.x;
-      asum1 += al.y;
-      z[0] = fmaf(al.x, float(acc[0]), z[0]);
-      z[1] = fmaf(al.x, float(acc[1]), z[1]);
-      z[2] = fmaf(al.y, float(acc[2]), z[2]);
-      z[3] = fmaf(al.y, float(acc[3]), z[3]);
+      if constexpr (kRowBits) {
+        const float2 zero2 = make_float2(0.0f, 0.0f);
+        const float2 a0c = pl < pc[0] ? scale(slot, u, pc[0], pl) : zero2, a1c = pl < pc[1] ? scale(slot, u, pc[1], pl) : zero2;
+        sa[0].x += a0c.x;
+        sa[0].y += a0c.y;
+        sa[1].x += a1c.x;
+        sa[1].y += a1c.y;
+        z[0] = fmaf(a0c.x, float(acc[0]), z[0]);
+        z[1] = fmaf(a1c.x, float(acc[1]), z[1]);
+        z[2] = fmaf(a0c.y, float(acc[2]), z[2]);
+        z[3] = fmaf(a1c.y, float(acc[3]), z[3]);
+      } else {
+        const float2 al = scale(slot, u, pl);
+        asum0 += al.x;
+        asum1 += al.y;
+        z[0] = fmaf(al.x, float(acc[0]), z[0]);
+        z[1] = fmaf(al.x, float(acc[1]), z[1]);
+        z[2] = fmaf(al.y, float(acc[2]), z[2]);
+        z[3] = fmaf(al.y, float(acc[3]), z[3]);
+      }
     }
-    const float2 be = has_beta ? scale(slot, u, P) : make_float2(0.0f, 0.0f);
-    const float o0 = be.x - asum0, o1 = be.y - asum1;
+    // o[j]: β − Σα of column 2t + j for rows g (x) and g + 8 (y)
+    float2 o[2];
+    if constexpr (kRowBits) {
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const float2 be = has_beta && pc[j] ? scale(slot, u, pc[j], pc[j]) : make_float2(0.0f, 0.0f);
+        o[j] = make_float2(be.x - sa[j].x, be.y - sa[j].y);
+      }
+    } else {
+      const float2 be = has_beta ? scale(slot, u, P) : make_float2(0.0f, 0.0f);
+      o[0] = o[1] = make_float2(be.x - asum0, be.y - asum1);
+    }
     const float s2a = h ? s0.z : s0.x, sxa = h ? s0.w : s0.y, s2b = h ? s1.z : s1.x, sxb = h ? s1.w : s1.y;
-    yt[0] = fmaf(s2a, z[0], fmaf(o0, sxa, yt[0]));
-    yt[1] = fmaf(s2b, z[1], fmaf(o0, sxb, yt[1]));
-    yt[2] = fmaf(s2a, z[2], fmaf(o1, sxa, yt[2]));
-    yt[3] = fmaf(s2b, z[3], fmaf(o1, sxb, yt[3]));
+    yt[0] = fmaf(s2a, z[0], fmaf(o[0].x, sxa, yt[0]));
+    yt[1] = fmaf(s2b, z[1], fmaf(o[1].x, sxb, yt[1]));
+    yt[2] = fmaf(s2a, z[2], fmaf(o[0].y, sxa, yt[2]));
+    yt[3] = fmaf(s2b, z[3], fmaf(o[1].y, sxb, yt[3]));
   }
 }
 
@@ -1706,11 +1759,16 @@ __device__ __forceinline__ void bmma_tile_chunk(const uint4* slot, const uint4* 
 //! kFast: aligned scale tables whose runs of a chunk take ≤ 32 pieces of 16 bytes (2-byte scales, P ≤ 7):
 //! lane L copies the same piece (j of run (u, b)) of every chunk, one address and one cp.async per chunk,
 //! and the loop keeps running pointers instead of recomputing addresses. Otherwise copy_scale_windows.
-template <class Element, class Scale, int P, int B, bool kFast>
+//! kRowBits (per-row precision; aligned scale tables with row_scales_fit): planes up to the highest
+//! precision a row asks for are read, the scale runs of every precision present come through the ring
+//! (RowScaleRuns), each row (or tile column) folds the planes below its own p with its own α^p, β^p, and
+//! a row whose precision the weights lack gets NaN.
+template <class Element, class Scale, int P, int B, bool kFast, bool kRowBits = false>
 __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_kernel(const FusedParams<Scale> prm,
                                                                                      const uint4* __restrict__ xb,
                                                                                      const float4* __restrict__ xs) {
   static_assert(B == 1 || B == 2 || B == 4 || B == 8, "binary-mma kernel: 1, 2 or 4 rows, or one tile of 8");
+  static_assert(!(kRowBits && kFast), "per-row precision copies its own scale runs");
   constexpr bool kTile = B == 8;  // batch rows in the mma's N (see above)
   constexpr int kStages = stages_for(P);
   constexpr int kStageU4 = stage_u4<Scale>(P);
@@ -1758,12 +1816,35 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   int wg = min(group_of_column(prm, wk * 256), G - 1);
   const Scale* my_cur = my_src + wg * my_stride;
   const index_t my_step = gstep * my_stride;
+  // Per-row precision: pr[b] the precision of row b (rows as columns), pc[j] that of tile column 2t + j
+  // (0: past the batch or outside the weights' range), p_hi the highest. row_bits may be the previous
+  // kernel's output, so this waits first.
+  constexpr int BR0 = kTile ? 1 : B;
+  int pr[BR0], pc[2] = {0, 0}, p_hi = P, pmask = 0;
+#pragma unroll
+  for (int b = 0; b < BR0; ++b) pr[b] = 0;
+  if constexpr (kRowBits) {
+    pdl_wait();
+    const int i = lane & 7;
+    int pl = i < nbatch && i < B ? __ldg(prm.row_bits + i) : 0;
+    if (pl < prm.scales.p_min || pl > prm.scales.p_max || pl > P) pl = 0;
+    p_hi = warp_all_reduce(pl, [](int u, int v) { return max(u, v); });
+    pmask = warp_all_reduce(pl ? 1 << pl : 0, [](int u, int v) { return u | v; });
+#pragma unroll
+    for (int b = 0; b < BR0; ++b) pr[b] = __shfl_sync(0xFFFFFFFFu, pl, b);
+    pc[0] = __shfl_sync(0xFFFFFFFFu, pl, 2 * t);
+    pc[1] = __shfl_sync(0xFFFFFFFFu, pl, 2 * t + 1);
+  }
+  const RowScaleRuns<Scale> rsr(prm, P, ng, pmask);
   auto issue = [&]() {
     if (wc < chunks && live) {
       uint4* slot = ring + ws;
 #pragma unroll
-      for (int b = 0; b < P; ++b) cp_async16(slot + b * 32 + lane, wsrc + b * plane_stride);
-      if constexpr (!kFast) {
+      for (int b = 0; b < P; ++b)
+        if (!kRowBits || b < p_hi) cp_async16(slot + b * 32 + lane, wsrc + b * plane_stride);
+      if constexpr (kRowBits) {
+        rsr.copy(slot + P * 32, prm, rt, min(group_of_column(prm, wc * 256), G - 1), G, lane);
+      } else if constexpr (!kFast) {
         copy_scale_windows<P>(slot + P * 32, runs, min(group_of_column(prm, wc * 256), G - 1), ng, nb, G, prm.planes, lane);
       } else if (my_dst >= 0) {
         if (gstep < 0) {
@@ -1827,9 +1908,14 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   for (int i = 0; i < n_my; ++i, c += S) {
     if constexpr (kTile) {
       const int grp0 = kFast ? 0 : min(group_of_column(prm, c * 256), G - 1);
-      bmma_tile_chunk<P, kStages>(
-          ring + rs, xb, xs, c, chunks, nbatch, lane, prm.fold_shift(), prm.beta != nullptr,
-          [&](const uint4* slot, int u, int b) { return scales2(slot, u, kFast ? 0 : min(grp0 + u, G - 1), b); }, yt);
+      if constexpr (kRowBits)
+        bmma_tile_chunk<P, kStages, true>(
+            ring + rs, xb, xs, c, chunks, nbatch, lane, prm.fold_shift(), prm.beta != nullptr,
+            [&](const uint4* slot, int u, int p, int b) { return rsr.get(slot + P * 32, u, p, b, g); }, yt, p_hi, pc);
+      else
+        bmma_tile_chunk<P, kStages>(
+            ring + rs, xb, xs, c, chunks, nbatch, lane, prm.fold_shift(), prm.beta != nullptr,
+            [&](const uint4* slot, int u, int b) { return scales2(slot, u, kFast ? 0 : min(grp0 + u, G - 1), b); }, yt);
     } else {
       uint4 xv[BR];
       float4 sv[BR];
@@ -1844,36 +1930,52 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
       const uint4* slot = ring + rs;
       uint4 q[P];
 #pragma unroll
-      for (int b = 0; b < P; ++b) q[b] = slot[b * 32 + lane];
+      for (int b = 0; b < P; ++b) q[b] = !kRowBits || b < p_hi ? slot[b * 32 + lane] : make_uint4(0u, 0u, 0u, 0u);
       const int grp0 = kFast ? 0 : min(group_of_column(prm, c * 256), G - 1);
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int u = (2 * h) >> prm.fold_shift(), grp = kFast ? 0 : min(grp0 + u, G - 1);
-        float acc[BR][2], asum0 = 0.0f, asum1 = 0.0f;
+        float acc[BR][2], asum0 = 0.0f, asum1 = 0.0f, rsum[BR][2];  // rsum: kRowBits, Σα per row
 #pragma unroll
-        for (int b = 0; b < BR; ++b) acc[b][0] = acc[b][1] = 0.0f;
+        for (int b = 0; b < BR; ++b) acc[b][0] = acc[b][1] = rsum[b][0] = rsum[b][1] = 0.0f;
 #pragma unroll
         for (int pl = 0; pl < P; ++pl) {
+          if (kRowBits && pl >= p_hi) continue;
           std::uint32_t a0, a1;
           bmma_a_operands(component(q[pl], 2 * h), component(q[pl], 2 * h + 1), a0, a1);
-          const float2 al = scales2(slot, u, grp, pl);
-          asum0 += al.x;
-          asum1 += al.y;
+          float2 al = make_float2(0.0f, 0.0f);
+          if constexpr (!kRowBits) {
+            al = scales2(slot, u, grp, pl);
+            asum0 += al.x;
+            asum1 += al.y;
+          }
 #pragma unroll
           for (int b = 0; b < BR; ++b) {
+            float2 alb = al;
+            if constexpr (kRowBits) {
+              if (pl >= pr[b]) continue;
+              alb = rsr.get(slot + P * 32, u, pr[b], pl, g);
+              rsum[b][0] += alb.x;
+              rsum[b][1] += alb.y;
+            }
             int dl[4], dh[4];
             bmma16x8x128(dl, a0, a1, component(xv[b], 2 * h));
             bmma16x8x128(dh, a0, a1, component(xv[b], 2 * h + 1));
             const int s0 = dl[0] + 2 * dl[1] + 256 * dh[0] + e3 * dh[1];
             const int s1 = dl[2] + 2 * dl[3] + 256 * dh[2] + e3 * dh[3];
-            acc[b][0] = fmaf(al.x, float(s0), acc[b][0]);
-            acc[b][1] = fmaf(al.y, float(s1), acc[b][1]);
+            acc[b][0] = fmaf(alb.x, float(s0), acc[b][0]);
+            acc[b][1] = fmaf(alb.y, float(s1), acc[b][1]);
           }
         }
-        const float2 be = prm.beta ? scales2(slot, u, grp, P) : make_float2(0.0f, 0.0f);
-        const float o0 = be.x - asum0, o1 = be.y - asum1;
+        const float2 be = !kRowBits && prm.beta ? scales2(slot, u, grp, P) : make_float2(0.0f, 0.0f);
 #pragma unroll
         for (int b = 0; b < BR; ++b) {
+          float o0 = be.x - asum0, o1 = be.y - asum1;
+          if constexpr (kRowBits) {
+            const float2 bb = prm.beta && pr[b] ? rsr.get(slot + P * 32, u, pr[b], pr[b], g) : make_float2(0.0f, 0.0f);
+            o0 = bb.x - rsum[b][0];
+            o1 = bb.y - rsum[b][1];
+          }
           const float s2 = (h ? sv[b].z : sv[b].x) * q4, sx = (h ? sv[b].w : sv[b].y) * sum_lane;
           yacc[b][0] = fmaf(s2, acc[b][0], fmaf(o0, sx, yacc[b][0]));
           yacc[b][1] = fmaf(s2, acc[b][1], fmaf(o1, sx, yacc[b][1]));
@@ -1915,6 +2017,10 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
     if (m >= prm.M || b >= nbatch) continue;
     float sum = 0.0f;
     for (int sl = 0; sl < S; ++sl) sum += red[((sl * TM + uu) * B + b) * 16 + r];
+    if constexpr (kRowBits) {
+      const int p = __ldg(prm.row_bits + b);
+      if (p < prm.scales.p_min || p > prm.scales.p_max || p > P) sum = __int_as_float(0x7FC00000);  // NaN
+    }
     y[index_t(b) * prm.M + m] = from_f32<Element>(sum);
   }
 }
@@ -2648,10 +2754,12 @@ class Gemm {
       return fail(Status::kInvalidProblem);
     }
     if (a.row_bits && ((a.path == GemmPath::kFusedDequant && !dq_per_row(w)) || a.path == GemmPath::kDequantCublas ||
-                       a.path == GemmPath::kLut || a.path == GemmPath::kWgmmaDequant || a.path == GemmPath::kBinaryMma)) {
-      os << "path " << to_string(a.path) << " takes one precision per call; per-row precision needs "
+                       a.path == GemmPath::kLut || a.path == GemmPath::kWgmmaDequant ||
+                       (a.path == GemmPath::kBinaryMma && !bmma_per_row(a)))) {
+      os << "path " << to_string(a.path) << " takes one precision per call here; per-row precision needs "
          << to_string(GemmPath::kFusedBitSerial) << ", " << to_string(GemmPath::kFusedDequant) << " where p_max ≤ 4 (p_max = "
-         << w.p_max() << "), or kAuto";
+         << w.p_max() << "), " << to_string(GemmPath::kBinaryMma)
+         << " where also M % 16 == 0, group ≥ 128 and the scale tables are 16-byte aligned, or kAuto";
       return fail(Status::kInvalidProblem);
     }
     if (!w.planes || !w.alpha || !detail::aligned(w.planes, 16) || !detail::aligned(w.alpha, alignof(Scale)) ||
@@ -2695,6 +2803,14 @@ class Gemm {
   //! Whether per-row precision can take the register-dequantizing kernel (its planes-as-operands mode,
   //! one 8-row batch tile per block): p_max ≤ 4.
   static bool dq_per_row(const WeightsView& w) { return detail::dq_planes_as_operands(8, w.p_max()); }
+  //! … and the binary-mma kernel: batch ≤ 8, group ≥ 128, p_max ≤ 4, aligned scale tables whose runs of
+  //! every precision fit a ring stage (detail::row_scales_fit).
+  static bool bmma_per_row(const Arguments& a) {
+    const WeightsView& w = a.weights;
+    return a.batch <= detail::kBmmaMaxBatch && w.group != 64 && w.p_max() <= 4 && w.rows % 16 == 0 &&
+           detail::aligned(w.alpha, 16) && (!w.beta || detail::aligned(w.beta, 16)) &&
+           detail::row_scales_fit<Scale>(w.p_min(), w.p_max(), w.beta != nullptr, w.group == 128 ? 2 : 1);
+  }
   static bool needs_fast_decode(GemmPath p, const Arguments& a) {
     return p == GemmPath::kWgmmaDequant ||
            (p == GemmPath::kFusedDequant && !detail::dq_planes_as_operands(a.batch, a.bits));
@@ -2707,7 +2823,10 @@ class Gemm {
   //! needs_fast_decode() on weights without fast_decode() becomes dequantize + cuBLAS.
   static GemmPath path(const Arguments& a) {
     if (a.path != GemmPath::kAuto) return a.path;
-    if (a.row_bits) return dq_per_row(a.weights) ? GemmPath::kFusedDequant : GemmPath::kFusedBitSerial;
+    if (a.row_bits)
+      return bmma_per_row(a)          ? GemmPath::kBinaryMma
+             : dq_per_row(a.weights) ? GemmPath::kFusedDequant
+                                     : GemmPath::kFusedBitSerial;
     if (a.weights.group != 64 &&
         (a.batch <= Tuning::kMaxBmmaBatch || (a.batch <= Tuning::kMaxBmmaBatchTall && bmma_up_to_tall(a.weights)) ||
          bmma_tile_wins(a)))
@@ -2805,7 +2924,7 @@ class Gemm {
       bmma_shape(prm.row_tiles, prm.chunks, detail::kDqBlocksPerSm * index_t(sm_count()), a.k_slices, prm.tm, prm.ks);
       uint4* xb = static_cast<uint4*>(workspace);
       auto* xs = reinterpret_cast<float2*>(static_cast<char*>(workspace) + round_up(bmma_bits_bytes(a)));
-      const Status s = launch_bmma(prm, a.bits, a.pdl, !a.reuse_packed_x, xb, xs, stream);
+      const Status s = launch_bmma(prm, a.row_bits ? a.weights.p_max() : a.bits, a.pdl, !a.reuse_packed_x, xb, xs, stream);
       if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     }
@@ -3068,8 +3187,21 @@ class Gemm {
         return launch_ex(kernel, {blocks, 1, 1}, detail::kBmmaMaxWarps * 32, smem, pdl, stream, "binary-mma kernel", prm,
                          static_cast<const uint4*>(xb), xs4);
       };
-      // The fast kernels need aligned scale runs that a chunk's 32 lanes copy in one piece each.
-      // Rows past the batch (B rounded up) count zeros.
+      if (prm.row_bits) {  // per-row precision (bmma_per_row: p ≤ 4, aligned scale tables)
+        if constexpr (kP <= 4) {
+          switch (prm.batch) {
+            case 1: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 1, false, true>);
+            case 2: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 2, false, true>);
+            case 3:
+            case 4: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 4, false, true>);
+            default: return go(detail::bmma_gemv_kernel<Element, Scale, kP, 8, false, true>);
+          }
+        }
+        last_error_ = "binary-mma kernel: per-row precision needs p_max <= 4";
+        return Status::kInvalidProblem;
+      }
+      // Rows past the batch (B rounded up) count zeros. The fast kernels need aligned scale runs that a
+      // chunk's 32 lanes copy in one piece each.
       const bool tile = prm.batch > std::min(Tuning::kBmmaRowsMaxBatch, 4);
       if (!prm.aligned_scales || prm.chunk_scale_pieces(kP) > 32)
         return tile ? go(detail::bmma_gemv_kernel<Element, Scale, kP, 8, false>)
