@@ -98,11 +98,11 @@ struct DefaultTuning {
 enum class GemmPath {
   kAuto,
   kFusedBitSerial,  //!< tensor cores on bit planes, one mma per plane; any batch, per-row precision
-  kFusedDequant,    //!< Ŵ_p rebuilt in registers, one mma per step (batch ≤ 8, p ≤ 4: the planes as operands, p + 1 mma); uniform precision
+  kFusedDequant,    //!< Ŵ_p rebuilt in registers, one mma per step (batch ≤ 8, p ≤ 4: the planes as operands, p + 1 mma); per-row where p_max ≤ 4
   kDequantCublas,   //!< Ŵ_p written to the workspace, then cublasGemmEx; uniform precision
   kLut,             //!< CUDA cores, activation lookup tables; uniform precision, batch ≤ 2, group ≥ 128
   kWgmmaDequant,    //!< Ŵ_p rebuilt in registers, warpgroup mma (sm_90a builds only); uniform precision
-  kBinaryMma,       //!< activations as 16 bit planes, binary (AND + POPC) mma; uniform precision, batch ≤ 8, group ≥ 128
+  kBinaryMma,       //!< activations as 16 bit planes, binary (AND + POPC) mma; batch ≤ 8, group ≥ 128 (per-row: Gemm::bmma_per_row)
 };
 
 //! Whether this build has the warpgroup (wgmma) kernel: define ANYBCQ_CUDA_SM90A when the device code is
@@ -2815,8 +2815,8 @@ class Gemm {
     return p == GemmPath::kWgmmaDequant ||
            (p == GemmPath::kFusedDequant && !detail::dq_planes_as_operands(a.batch, a.bits));
   }
-  //! Path a call takes: a.path if forced, else per-row precision → register-dequantizing where p_max ≤ 4
-  //! (dq_per_row), else bit-serial; group ≥ 128 and batch ≤
+  //! Path a call takes: a.path if forced, else per-row precision → binary mma where bmma_per_row,
+  //! register-dequantizing where p_max ≤ 4 (dq_per_row), else bit-serial; group ≥ 128 and batch ≤
   //! Tuning::kMaxBmmaBatch (kMaxBmmaBatchTall where bmma_up_to_tall, 8 where bmma_tile_wins) → binary mma; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
   //! kMaxWgmmaBatch when M ≥ kWgmmaMinRows → warpgroup kernel; batch ≤ kMaxFusedBatch → register-dequantizing;
   //! larger batches → dequantize + cuBLAS. (Crossovers measured on an H100, docs/perf/gpu.md.) A pick that
