@@ -138,6 +138,8 @@ int main(int argc, char** argv) {
                   " [--sweep] [--no-pdl]\n"
                   "  --group: scale group size (default 128; it must divide K of every shape timed)\n"
                   "  --no-pdl: launch the binary-mma path's kernels without programmatic dependent launch\n"
+                  "  (from batch 2, a per-row row times one call whose rows ask for p = 2, 3, 4, 2, ... against the\n"
+                  "   uniform call at the batch's highest p; with --path other than auto or bitserial it is left out)\n"
                   "  --sweep: also time the path taken with every K split it allows (register-dequantizing kernel:\n"
                   "           1, 2, 4, 8 slices per block; LUT and binary-mma kernels: 1, 2, 4, 8; warpgroup kernel: 1, 2, 4, 8\n"
                   "           blocks per output tile)\n",
@@ -233,6 +235,45 @@ int main(int argc, char** argv) {
     void* ws = nullptr;
     std::size_t ws_bytes = 0;
 
+    // Grows the workspace to what a call needs.
+    auto ensure_ws = [&](const cuda::Gemm<__half>::Arguments& a) {
+      const std::size_t need = cuda::Gemm<__half>::workspace_size(a);
+      if (need > ws_bytes) {
+        if (ws) CHECK_CUDA(cudaFree(ws));
+        CHECK_CUDA(cudaMalloc(&ws, need));
+        ws_bytes = need;
+      }
+    };
+    // One call's arguments per weight copy: batch n at precision p, or per row (rb, a device array).
+    auto make_args = [&](index_t n, int p, const int* rb, std::vector<cuda::Gemm<__half>::Arguments>& args) {
+      args.assign(static_cast<std::size_t>(bcq_copies), {});
+      for (int c = 0; c < bcq_copies; ++c) {
+        MultiPrecisionView<layout::MmaTiled, half_t> v;
+        v.planes = planes[c];
+        v.alpha = reinterpret_cast<const half_t*>(alpha[c]);
+        v.beta = reinterpret_cast<const half_t*>(beta[c]);
+        v.layout = lay;
+        v.scales = sl;
+        v.rows = M;
+        v.cols = K;
+        v.group = group;
+        v.alpha_max = 0.03f;  // fill() above draws α from [0.002, 0.02)
+        args[c].weights = v;
+        args[c].x = x;
+        args[c].y = y;
+        args[c].batch = n;
+        args[c].bits = p;
+        args[c].row_bits = rb;
+        args[c].path = force;
+        args[c].pdl = pdl;
+        const cuda::Check chk = cuda::Gemm<__half>::can_implement(args[c]);
+        if (!chk.ok()) {
+          std::fprintf(stderr, "%s\n", chk.message.c_str());
+          return false;
+        }
+      }
+      return true;
+    };
     for (const index_t n : batches) {
       fill(x, static_cast<std::size_t>(n * K), -1.0f, 1.0f);  // fresh activations per batch size
       const float one = 1.0f, zero = 0.0f;
@@ -254,37 +295,9 @@ int main(int argc, char** argv) {
         if (only_p && p != only_p) continue;
         cuda::Gemm<__half> gemm;
         gemm.initialize();
-        std::vector<cuda::Gemm<__half>::Arguments> args(bcq_copies);
-        for (int c = 0; c < bcq_copies; ++c) {
-          MultiPrecisionView<layout::MmaTiled, half_t> v;
-          v.planes = planes[c];
-          v.alpha = reinterpret_cast<const half_t*>(alpha[c]);
-          v.beta = reinterpret_cast<const half_t*>(beta[c]);
-          v.layout = lay;
-          v.scales = sl;
-          v.rows = M;
-          v.cols = K;
-          v.group = group;
-          v.alpha_max = 0.03f;  // fill() above draws α from [0.002, 0.02)
-          args[c].weights = v;
-          args[c].x = x;
-          args[c].y = y;
-          args[c].batch = n;
-          args[c].bits = p;
-          args[c].path = force;
-          args[c].pdl = pdl;
-          const cuda::Check chk = cuda::Gemm<__half>::can_implement(args[c]);
-          if (!chk.ok()) {
-            std::fprintf(stderr, "%s\n", chk.message.c_str());
-            return 1;
-          }
-        }
-        const std::size_t need = cuda::Gemm<__half>::workspace_size(args[0]);
-        if (need > ws_bytes) {
-          if (ws) CHECK_CUDA(cudaFree(ws));
-          CHECK_CUDA(cudaMalloc(&ws, need));
-          ws_bytes = need;
-        }
+        std::vector<cuda::Gemm<__half>::Arguments> args;
+        if (!make_args(n, p, nullptr, args)) return 1;
+        ensure_ws(args[0]);
         bool ok = false;
         const double t = time_ours(gemm, args, ws, ws_bytes, y, bad, n, M, s, ok);
         if (!ok) {
@@ -303,12 +316,7 @@ int main(int argc, char** argv) {
               x2.path = gemv || wg ? taken : cuda::GemmPath::kFusedDequant;
               x2.k_slices = ks;
             }
-            const std::size_t need2 = cuda::Gemm<__half>::workspace_size(a2[0]);
-            if (need2 > ws_bytes) {
-              if (ws) CHECK_CUDA(cudaFree(ws));
-              CHECK_CUDA(cudaMalloc(&ws, need2));
-              ws_bytes = need2;
-            }
+            ensure_ws(a2[0]);
             bool ok2 = false;
             const double t2 = time_ours(gemm, a2, ws, ws_bytes, y, bad, n, M, s, ok2);
             std::printf("  sweep %5ldx%-5ld n=%ld p=%d slices=%d: %.2f us%s\n", long(M), long(K), long(n), p, ks, t2,
@@ -350,37 +358,9 @@ int main(int argc, char** argv) {
           (force == cuda::GemmPath::kAuto || force == cuda::GemmPath::kFusedBitSerial)) {
         cuda::Gemm<__half> gemm;
         gemm.initialize();
-        std::vector<cuda::Gemm<__half>::Arguments> args(bcq_copies);
-        for (int c = 0; c < bcq_copies; ++c) {
-          MultiPrecisionView<layout::MmaTiled, half_t> v;
-          v.planes = planes[c];
-          v.alpha = reinterpret_cast<const half_t*>(alpha[c]);
-          v.beta = reinterpret_cast<const half_t*>(beta[c]);
-          v.layout = lay;
-          v.scales = sl;
-          v.rows = M;
-          v.cols = K;
-          v.group = group;
-          v.alpha_max = 0.03f;
-          args[c].weights = v;
-          args[c].x = x;
-          args[c].y = y;
-          args[c].batch = n;
-          args[c].row_bits = row_bits;
-          args[c].path = force;
-          args[c].pdl = pdl;
-          const cuda::Check chk = cuda::Gemm<__half>::can_implement(args[c]);
-          if (!chk.ok()) {
-            std::fprintf(stderr, "%s\n", chk.message.c_str());
-            return 1;
-          }
-        }
-        const std::size_t need = cuda::Gemm<__half>::workspace_size(args[0]);
-        if (need > ws_bytes) {
-          if (ws) CHECK_CUDA(cudaFree(ws));
-          CHECK_CUDA(cudaMalloc(&ws, need));
-          ws_bytes = need;
-        }
+        std::vector<cuda::Gemm<__half>::Arguments> args;
+        if (!make_args(n, 0, row_bits, args)) return 1;
+        ensure_ws(args[0]);
         bool ok = false;
         const double t = time_ours(gemm, args, ws, ws_bytes, y, bad, n, M, s, ok);
         if (!ok) {
