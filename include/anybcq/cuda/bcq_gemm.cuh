@@ -429,6 +429,27 @@ struct RowScaleRuns {
   }
 };
 
+//! Per-row precision: p where the weights have it and a kernel built for kPlanes planes can fold it,
+//! else 0 (such rows' outputs are NaN).
+template <int kPlanes, class Scale>
+__device__ __forceinline__ int valid_precision(const FusedParams<Scale>& prm, int p) {
+  return p < prm.scales.p_min || p > prm.scales.p_max || p > kPlanes ? 0 : p;
+}
+//! The precisions of the 8 rows n0, …, n0 + 7 over a warp (rows from n0 + count on, or past the batch,
+//! count as 0): lane l holds row n0 + (l mod 8)'s (pl), p_hi the highest, pmask bit p for each p present.
+//! row_bits may be the previous kernel's output, so this waits for it first.
+struct TileRowBits {
+  int pl, p_hi, pmask;
+};
+template <int kPlanes, class Scale>
+__device__ __forceinline__ TileRowBits tile_row_bits(const FusedParams<Scale>& prm, index_t n0, int count, int lane) {
+  pdl_wait();
+  const int i = lane & 7;
+  const int pl = i < count && n0 + i < prm.batch ? valid_precision<kPlanes>(prm, __ldg(prm.row_bits + n0 + i)) : 0;
+  return {pl, warp_all_reduce(pl, [](int u, int v) { return max(u, v); }),
+          warp_all_reduce(pl ? 1 << pl : 0, [](int u, int v) { return u | v; })};
+}
+
 //! Loads α^p_i (i < p, zero above) and β^p for group grp, row m; zeros for rows past M.
 template <int kPlanes, class Scale>
 __device__ __forceinline__ void load_scales(const FusedParams<Scale>& prm, int p, index_t grp, index_t m,
@@ -519,10 +540,7 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
   if (mixed) {
     for (int i = 0; i < NT * 8; ++i) {
       const index_t n = n_base + i;
-      if (n < prm.batch) {
-        const int p = __ldg(prm.row_bits + n);
-        if (p >= prm.scales.p_min && p <= prm.scales.p_max && p <= kPlanes) p_hi = max(p_hi, p);
-      }
+      if (n < prm.batch) p_hi = max(p_hi, valid_precision<kPlanes>(prm, __ldg(prm.row_bits + n)));
     }
   } else {
     p_hi = prm.bits;
@@ -534,11 +552,8 @@ __global__ void __launch_bounds__(Tuning::kWarps * 32, NT == 1 ? 2 : 1) fused_ge
       const index_t n = n_base + nt * 8 + 2 * t + j;
       int p = 0;
       if (n < prm.batch) {
-        p = mixed ? __ldg(prm.row_bits + n) : prm.bits;
-        if (p < prm.scales.p_min || p > prm.scales.p_max || p > kPlanes) {
-          bad_bits = true;
-          p = 0;
-        }
+        p = valid_precision<kPlanes>(prm, mixed ? __ldg(prm.row_bits + n) : prm.bits);
+        bad_bits = bad_bits || p == 0;
       }
       pc[nt][j] = p;
     }
@@ -939,9 +954,9 @@ __device__ __forceinline__ void dequant_step_wide(const std::uint32_t (&words)[k
 //! 16, 4 for rows g and 8, 2 for rows g + 8. At one batch tile the tensor cores have room for p + 1 mma
 //! per step, and the FMA pipe, which the dequantization keeps busy, is freed.
 //! kRowBits: per-row precision (prm.row_bits; kSerial only): planes up to the highest precision a row of the batch
-//! tile asks for are read; each batch column folds the planes below its own p with α^p, β^p read from the
-//! scale tables in global memory (prefetched into L1 one chunk ahead); a row whose precision the weights
-//! lack gets NaN.
+//! tile asks for are read; each batch column folds the planes below its own p with α^p, β^p, which come
+//! through the ring (RowScaleRuns) with aligned scale tables, else from global memory (prefetched into L1
+//! one chunk ahead); a row whose precision the weights lack gets NaN.
 template <class Tuning, class Element, class Scale, int kPlanes, int NT, bool kRowBits = false>
 __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_kernel(const FusedParams<Scale> prm) {
   constexpr bool kPrefetchX = NT <= 2;
@@ -1010,14 +1025,11 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     // area for group u, precision p and b < p: α_b, b = p: β), else the folds read them from global memory.
     int pc[2] = {0, 0}, p_hi = kPlanes, pmask = 0;
     if (mixed) {
-      pdl_wait();
-      const index_t nl = n_base + (lane & 7);
-      int pl = nl < prm.batch ? __ldg(prm.row_bits + nl) : 0;
-      if (pl < prm.scales.p_min || pl > prm.scales.p_max || pl > kPlanes) pl = 0;
-      p_hi = warp_all_reduce(pl, [](int u, int v) { return max(u, v); });
-      pmask = warp_all_reduce(pl ? 1 << pl : 0, [](int u, int v) { return u | v; });
-      pc[0] = __shfl_sync(0xFFFFFFFFu, pl, 2 * t);
-      pc[1] = __shfl_sync(0xFFFFFFFFu, pl, 2 * t + 1);
+      const TileRowBits rb = tile_row_bits<kPlanes>(prm, n_base, 8, lane);
+      p_hi = rb.p_hi;
+      pmask = rb.pmask;
+      pc[0] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t);
+      pc[1] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t + 1);
     }
     const RowScaleRuns<Scale> rsr(prm, kPlanes, ng, pmask);
     const bool ring_scales =
@@ -1259,10 +1271,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     if (m < prm.M && n < prm.batch) {
       float sum = 0.0f;
       for (int k = 0; k < S; ++k) sum += red[(k * TM + tm) * per_tile + rem];
-      if (mixed) {
-        const int p = __ldg(prm.row_bits + n);
-        if (p < prm.scales.p_min || p > prm.scales.p_max || p > kPlanes) sum = __int_as_float(0x7FC00000);  // NaN
-      }
+      if (mixed && valid_precision<kPlanes>(prm, __ldg(prm.row_bits + n)) == 0) sum = __int_as_float(0x7FC00000);  // NaN
       y[n * prm.M + m] = from_f32<Element>(sum);
     }
   }
@@ -1819,21 +1828,18 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   // Per-row precision: pr[b] the precision of row b (rows as columns), pc[j] that of tile column 2t + j
   // (0: past the batch or outside the weights' range), p_hi the highest. row_bits may be the previous
   // kernel's output, so this waits first.
-  constexpr int BR0 = kTile ? 1 : B;
-  int pr[BR0], pc[2] = {0, 0}, p_hi = P, pmask = 0;
+  constexpr int BR = kTile ? 1 : B;  // activation rows with their own mma columns (1 for the batch tile)
+  int pr[BR], pc[2] = {0, 0}, p_hi = P, pmask = 0;
 #pragma unroll
-  for (int b = 0; b < BR0; ++b) pr[b] = 0;
+  for (int b = 0; b < BR; ++b) pr[b] = 0;
   if constexpr (kRowBits) {
-    pdl_wait();
-    const int i = lane & 7;
-    int pl = i < nbatch && i < B ? __ldg(prm.row_bits + i) : 0;
-    if (pl < prm.scales.p_min || pl > prm.scales.p_max || pl > P) pl = 0;
-    p_hi = warp_all_reduce(pl, [](int u, int v) { return max(u, v); });
-    pmask = warp_all_reduce(pl ? 1 << pl : 0, [](int u, int v) { return u | v; });
+    const TileRowBits rb = tile_row_bits<P>(prm, 0, B, lane);
+    p_hi = rb.p_hi;
+    pmask = rb.pmask;
 #pragma unroll
-    for (int b = 0; b < BR0; ++b) pr[b] = __shfl_sync(0xFFFFFFFFu, pl, b);
-    pc[0] = __shfl_sync(0xFFFFFFFFu, pl, 2 * t);
-    pc[1] = __shfl_sync(0xFFFFFFFFu, pl, 2 * t + 1);
+    for (int b = 0; b < BR; ++b) pr[b] = __shfl_sync(0xFFFFFFFFu, rb.pl, b);
+    pc[0] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t);
+    pc[1] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t + 1);
   }
   const RowScaleRuns<Scale> rsr(prm, P, ng, pmask);
   auto issue = [&]() {
@@ -1878,7 +1884,6 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
 
   // Activation planes and scales of the chunk read next: row b at xb[xo + b·chunks·32], xs[so + b·chunks].
   // (Rows as columns only; batch tiles load theirs where they use them.)
-  constexpr int BR = kTile ? 1 : B;
   int xo = wk * 32 + lane, so = wk;
   uint4 nx[BR];
   float4 ns[BR];
@@ -2017,10 +2022,7 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
     if (m >= prm.M || b >= nbatch) continue;
     float sum = 0.0f;
     for (int sl = 0; sl < S; ++sl) sum += red[((sl * TM + uu) * B + b) * 16 + r];
-    if constexpr (kRowBits) {
-      const int p = __ldg(prm.row_bits + b);
-      if (p < prm.scales.p_min || p > prm.scales.p_max || p > P) sum = __int_as_float(0x7FC00000);  // NaN
-    }
+    if (kRowBits && valid_precision<P>(prm, __ldg(prm.row_bits + b)) == 0) sum = __int_as_float(0x7FC00000);  // NaN
     y[index_t(b) * prm.M + m] = from_f32<Element>(sum);
   }
 }
@@ -2800,6 +2802,10 @@ class Gemm {
     return a.batch <= detail::kBmmaMaxBatch && a.bits == Tuning::kBmmaTileBits && w.rows >= Tuning::kBmmaLargeMinRows &&
            w.rows >= Tuning::kBmmaTileRowsPerCol * w.cols;
   }
+  //! M % 16 == 0 and 16-byte aligned scale tables: every 16-row run starts on 16 bytes (FusedParams::aligned_scales).
+  static bool aligned_scales(const WeightsView& w) {
+    return w.rows % 16 == 0 && detail::aligned(w.alpha, 16) && (!w.beta || detail::aligned(w.beta, 16));
+  }
   //! Whether per-row precision can take the register-dequantizing kernel (its planes-as-operands mode,
   //! one 8-row batch tile per block): p_max ≤ 4.
   static bool dq_per_row(const WeightsView& w) { return detail::dq_planes_as_operands(8, w.p_max()); }
@@ -2807,8 +2813,7 @@ class Gemm {
   //! every precision fit a ring stage (detail::row_scales_fit).
   static bool bmma_per_row(const Arguments& a) {
     const WeightsView& w = a.weights;
-    return a.batch <= detail::kBmmaMaxBatch && w.group != 64 && w.p_max() <= 4 && w.rows % 16 == 0 &&
-           detail::aligned(w.alpha, 16) && (!w.beta || detail::aligned(w.beta, 16)) &&
+    return a.batch <= detail::kBmmaMaxBatch && w.group != 64 && w.p_max() <= 4 && aligned_scales(w) &&
            detail::row_scales_fit<Scale>(w.p_min(), w.p_max(), w.beta != nullptr, w.group == 128 ? 2 : 1);
   }
   static bool needs_fast_decode(GemmPath p, const Arguments& a) {
@@ -3053,7 +3058,7 @@ class Gemm {
     prm.bits = a.row_bits ? 0 : a.bits;
     prm.row_bits = a.row_bits;
     prm.fold_blocks = w.group == 64 ? 1 : w.group == 128 ? 2 : 4;
-    prm.aligned_scales = w.rows % 16 == 0 && detail::aligned(w.alpha, 16) && (!w.beta || detail::aligned(w.beta, 16));
+    prm.aligned_scales = aligned_scales(w);
     return prm;
   }
 
