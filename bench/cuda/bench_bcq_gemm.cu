@@ -9,7 +9,9 @@
 // Where the binary-mma path is taken, a second row "bmma+reuse" times the same calls with
 // Arguments::reuse_packed_x (activation bit planes packed once, as for K and V after Q).
 // From batch 2 on, a "per-row" row times one call whose rows ask for p = 2, 3, 4, 2, 3, 4, … (a device
-// array, Arguments::row_bits) and compares it with the uniform call at the batch's highest p.
+// array, Arguments::row_bits) and compares it with the uniform call at the batch's highest p; with
+// --per-row-paths, one such row for every path that takes the call (split-dq, split-cublas, bmma, and
+// fused-dq up to batch 64).
 //   roofline = bytes that must move / kPeakBytesPerSecond (3.10 TB/s, the H100 streaming-read ceiling
 //   measured with the reference numbers); bytes for AnyBCQ at p: p·M·K/8 + (p+1)·(K/g)·M·2 (g = --group, 128 by default) + x + y.
 #include <cublas_v2.h>
@@ -107,7 +109,7 @@ int main(int argc, char** argv) {
   const char* csv_path = nullptr;
   long only_m = 0, only_k = 0, only_n = 0, group = 128;
   int only_p = 0;
-  bool sweep = false, pdl = true;
+  bool sweep = false, pdl = true, per_row_paths = false;
   cuda::GemmPath force = cuda::GemmPath::kAuto;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
@@ -118,12 +120,13 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--group") && i + 1 < argc) group = std::atol(argv[++i]);
     else if (!std::strcmp(argv[i], "--sweep")) sweep = true;
     else if (!std::strcmp(argv[i], "--no-pdl")) pdl = false;
+    else if (!std::strcmp(argv[i], "--per-row-paths")) per_row_paths = true;
     else if (!std::strcmp(argv[i], "--path") && i + 1 < argc) {
       const std::string v = argv[++i];
       bool known = false;
       for (const auto q : {cuda::GemmPath::kAuto, cuda::GemmPath::kFusedBitSerial, cuda::GemmPath::kFusedDequant,
                            cuda::GemmPath::kDequantCublas, cuda::GemmPath::kLut, cuda::GemmPath::kWgmmaDequant,
-                           cuda::GemmPath::kBinaryMma})
+                           cuda::GemmPath::kBinaryMma})  // the per-row-only paths: --per-row-paths
         if (v == cuda::to_string(q)) {
           force = q;
           known = true;
@@ -135,11 +138,13 @@ int main(int argc, char** argv) {
     } else {
       std::printf("usage: %s [--quick] [--csv FILE] [--shape MxK] [--batch N] [--p P] [--group G]"
                   " [--path auto|bitserial|fused-dq|deq+cublas|lut|wgmma-dq|bmma]"
-                  " [--sweep] [--no-pdl]\n"
+                  " [--sweep] [--no-pdl] [--per-row-paths]\n"
                   "  --group: scale group size (default 128; it must divide K of every shape timed)\n"
                   "  --no-pdl: launch the binary-mma path's kernels without programmatic dependent launch\n"
                   "  (from batch 2, a per-row row times one call whose rows ask for p = 2, 3, 4, 2, ... against the\n"
-                  "   uniform call at the batch's highest p; with --path other than auto or bitserial it is left out)\n"
+                  "   uniform call at the batch's highest p; with --path other than auto or bitserial it is left out;\n"
+                  "   --per-row-paths: one per-row row for each of split-dq, split-cublas, bmma and (batch <= 64)\n"
+                  "   fused-dq that takes the call)\n"
                   "  --sweep: also time the path taken with every K split it allows (register-dequantizing kernel:\n"
                   "           1, 2, 4, 8 slices per block; LUT and binary-mma kernels: 1, 2, 4, 8; warpgroup kernel: 1, 2, 4, 8\n"
                   "           blocks per output tile)\n",
@@ -245,7 +250,9 @@ int main(int argc, char** argv) {
       }
     };
     // One call's arguments per weight copy: batch n at precision p, or per row (rb, a device array).
-    auto make_args = [&](index_t n, int p, const int* rb, std::vector<cuda::Gemm<__half>::Arguments>& args) {
+    auto make_args = [&](index_t n, int p, const int* rb, std::vector<cuda::Gemm<__half>::Arguments>& args,
+                         cuda::GemmPath path = cuda::GemmPath::kAuto, bool report = true) {
+      if (path == cuda::GemmPath::kAuto) path = force;
       args.assign(static_cast<std::size_t>(bcq_copies), {});
       for (int c = 0; c < bcq_copies; ++c) {
         MultiPrecisionView<layout::MmaTiled, half_t> v;
@@ -264,11 +271,11 @@ int main(int argc, char** argv) {
         args[c].batch = n;
         args[c].bits = p;
         args[c].row_bits = rb;
-        args[c].path = force;
+        args[c].path = path;
         args[c].pdl = pdl;
         const cuda::Check chk = cuda::Gemm<__half>::can_implement(args[c]);
         if (!chk.ok()) {
-          std::fprintf(stderr, "%s\n", chk.message.c_str());
+          if (report) std::fprintf(stderr, "%s\n", chk.message.c_str());
           return false;
         }
       }
@@ -351,28 +358,42 @@ int main(int argc, char** argv) {
           print_row("bmma+reuse", t2);
         }
       }
-      // Per-row precision (rows at 2, 3, 4, …): the path the dispatcher takes for it, against the uniform call at
-      // the batch's highest p. Printed only (the CSV has one row per uniform-precision path).
+      // Per-row precision (rows at 2, 3, 4, …): the path the dispatcher takes for it (and, with --per-row-paths,
+      // every other path that takes it), against the uniform call at the batch's highest p. Printed only (the
+      // CSV has one row per uniform-precision path).
       const int p_top = n >= p_max - p_min + 1 ? p_max : p_min + int(n) - 1;
+      std::vector<cuda::GemmPath> row_paths{force};
+      if (per_row_paths && force == cuda::GemmPath::kAuto)
+        for (const auto q : {cuda::GemmPath::kSplitDequant, cuda::GemmPath::kSplitCublas, cuda::GemmPath::kBinaryMma,
+                             cuda::GemmPath::kFusedDequant})
+          if (q != cuda::GemmPath::kFusedDequant || n <= 64) row_paths.push_back(q);
+      std::vector<cuda::GemmPath> row_taken;
       if (n >= 2 && t_uniform[p_top] > 0 &&
-          (force == cuda::GemmPath::kAuto || force == cuda::GemmPath::kFusedBitSerial)) {
-        cuda::Gemm<__half> gemm;
-        gemm.initialize();
-        std::vector<cuda::Gemm<__half>::Arguments> args;
-        if (!make_args(n, 0, row_bits, args)) return 1;
-        ensure_ws(args[0]);
-        bool ok = false;
-        const double t = time_ours(gemm, args, ws, ws_bytes, y, bad, n, M, s, ok);
-        if (!ok) {
-          std::fprintf(stderr, "%ld x %ld batch %ld per-row p: outputs not finite\n", long(M), long(K), long(n));
-          return 1;
+          (force == cuda::GemmPath::kAuto || force == cuda::GemmPath::kFusedBitSerial))
+        for (const cuda::GemmPath rp : row_paths) {
+          cuda::Gemm<__half> gemm;
+          gemm.initialize();
+          std::vector<cuda::Gemm<__half>::Arguments> args;
+          if (!make_args(n, 0, row_bits, args, rp, rp == force)) {
+            if (rp == force) return 1;
+            continue;  // a path that cannot take this call
+          }
+          const cuda::GemmPath taken = cuda::Gemm<__half>::path(args[0]);
+          if (std::find(row_taken.begin(), row_taken.end(), taken) != row_taken.end()) continue;
+          row_taken.push_back(taken);
+          ensure_ws(args[0]);
+          bool ok = false;
+          const double t = time_ours(gemm, args, ws, ws_bytes, y, bad, n, M, s, ok);
+          if (!ok) {
+            std::fprintf(stderr, "%ld x %ld batch %ld per-row p: outputs not finite\n", long(M), long(K), long(n));
+            return 1;
+          }
+          const double bytes = double(p_top) * M * K / 8 + double(p_top + 1) * (K / group) * M * 2 + n * K * 2 + n * M * 2;
+          const double roof = 1e6 * bytes / kPeakBytesPerSecond;
+          std::printf("%5ldx%-5ld %5ld %2s %-10s %9.2f %9.2f %9.2f %5.0f%% %8.0f %7.2fx  per-row (%s), %.2fx the uniform p = %d call\n",
+                      long(M), long(K), long(n), "*", "per-row", t, t_fp16, roof, 100 * roof / t, bytes / (t * 1e3),
+                      t_fp16 / t, cuda::to_string(taken), t / t_uniform[p_top], p_top);
         }
-        const double bytes = double(p_top) * M * K / 8 + double(p_top + 1) * (K / group) * M * 2 + n * K * 2 + n * M * 2;
-        const double roof = 1e6 * bytes / kPeakBytesPerSecond;
-        std::printf("%5ldx%-5ld %5ld %2s %-10s %9.2f %9.2f %9.2f %5.0f%% %8.0f %7.2fx  per-row (%s), %.2fx the uniform p = %d call\n",
-                    long(M), long(K), long(n), "*", "per-row", t, t_fp16, roof, 100 * roof / t, bytes / (t * 1e3),
-                    t_fp16 / t, cuda::to_string(cuda::Gemm<__half>::path(args[0])), t / t_uniform[p_top], p_top);
-      }
     }
     std::fflush(stdout);
     if (csv) std::fflush(csv);

@@ -403,6 +403,26 @@ void large_scales() {
           }
         }
       }
+    // Per-row precision (p_max 5): the precision split through cuBLAS from batch 256 and wherever the
+    // fast decode does not hold (its dequantization then takes the wide decode), else the split on the
+    // register-dequantizing kernel; that split forced on weights beyond the fast decode's range is refused.
+    for (index_t n : {9, 40, 130}) {
+      std::vector<int> bits(static_cast<std::size_t>(n));
+      for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = 2 + int(i % 4);
+      typename cuda::Gemm<E>::Arguments a;
+      a.weights = dw.view();
+      a.x = reinterpret_cast<const E*>(std::uintptr_t(1024));
+      a.y = reinterpret_cast<E*>(std::uintptr_t(2048));
+      a.batch = n;
+      a.row_bits = reinterpret_cast<const int*>(std::uintptr_t(4096));
+      CAPTURE(n);
+      CHECK(cuda::Gemm<E>::path(a) == (n < 256 && fast ? cuda::GemmPath::kSplitDequant : cuda::GemmPath::kSplitCublas));
+      check_call<E>(w, dw, n, 0, &bits, "large scales, per-row, auto");
+      a.path = cuda::GemmPath::kSplitDequant;
+      const cuda::Check chk = cuda::Gemm<E>::can_implement(a);
+      CHECK(chk.ok() == fast);
+      if (!fast) CHECK(chk.message.find("alpha") != std::string::npos);
+    }
   }
 }
 
@@ -415,20 +435,41 @@ void per_row_precision() {
     for (auto& b : bits) b = pd(rng());
     return bits;
   };
-  // p_max ≤ 4: the register-dequantizing kernel (planes as operands, one 8-row tile per block); also the
-  // bit-serial kernel forced on the same calls.
+  // M not a multiple of 16 (auto: the register-dequantizing kernel's per-row mode up to batch 8, the
+  // precision split on it above, through cuBLAS from 256): the precision split (rows sorted on the device,
+  // the uniform register-dequantizing kernel once per precision; 1, 2 and 4 batch tiles per block, several
+  // batch blocks, more rows than one block scan takes) and the split through cuBLAS (runs of 64 rows), the
+  // per-row mode (planes as operands, one 8-row tile per block) and the bit-serial kernel, forced.
   const auto w = random_weights(211, 1024, 128, 2, 4);
   const cuda::DeviceWeights<> dw(w);
-  for (index_t n : {1, 5, 8, 24, 70}) {
+  for (index_t n : {1, 5, 8, 13, 24, 70, 300}) {
     const auto bits = random_bits(n, 2, 4);
-    check_call<E>(w, dw, n, 0, &bits, "per-row");
+    check_call<E>(w, dw, n, 0, &bits, "per-row (auto)");
+    check_call<E>(w, dw, n, 0, &bits, "per-row, split", cuda::GemmPath::kSplitDequant);
+    check_call<E>(w, dw, n, 0, &bits, "per-row, split through cuBLAS", cuda::GemmPath::kSplitCublas);
+    check_call<E>(w, dw, n, 0, &bits, "per-row, register-dequantizing", cuda::GemmPath::kFusedDequant);
     check_call<E>(w, dw, n, 0, &bits, "per-row, bit-serial", cuda::GemmPath::kFusedBitSerial);
   }
+  // Precisions in runs (sorted already, reversed) and one precision missing from the batch.
+  std::vector<int> runs(40);
+  for (std::size_t i = 0; i < runs.size(); ++i) runs[i] = i < 25 ? 4 : 2;
+  check_call<E>(w, dw, 40, 0, &runs, "per-row, split, runs", cuda::GemmPath::kSplitDequant);
+  check_call<E>(w, dw, 40, 0, &runs, "per-row, split through cuBLAS, runs", cuda::GemmPath::kSplitCublas);
+  // More than 512 rows (runs of 128) and every row at one precision.
+  const auto b600 = random_bits(600, 2, 4);
+  check_call<E>(w, dw, 600, 0, &b600, "per-row, split through cuBLAS, 600 rows");
+  const std::vector<int> all3(130, 3);
+  check_call<E>(w, dw, 130, 0, &all3, "per-row, split through cuBLAS, one precision", cuda::GemmPath::kSplitCublas);
+  check_call<E>(w, dw, 130, 0, &all3, "per-row, split, one precision");
   // Every row below p_max (planes above the batch's highest p are not read), and every K split.
   const std::vector<int> low(9, 2);
   check_call<E>(w, dw, 9, 0, &low, "per-row, all rows at p_min");
+  check_call<E>(w, dw, 9, 0, &low, "per-row, register-dequantizing, all rows at p_min", cuda::GemmPath::kFusedDequant);
   const auto b9 = random_bits(9, 2, 4);
-  for (int ks : {1, 2, 4, 8}) check_call<E>(w, dw, 9, 0, &b9, "per-row, k slices", cuda::GemmPath::kFusedDequant, ks);
+  for (int ks : {1, 2, 4, 8}) {
+    check_call<E>(w, dw, 9, 0, &b9, "per-row, k slices", cuda::GemmPath::kFusedDequant, ks);
+    check_call<E>(w, dw, 9, 0, &b9, "per-row, split, k slices", cuda::GemmPath::kSplitDequant, ks);
+  }
   // Group sizes 64, 256 and K, p_min 1, odd M, a partial last chunk (K = 4160).
   for (const WeightCase c : {WeightCase{45, 768, 64, 1, 4, false}, WeightCase{70, 1280, 256, 2, 3, true},
                              WeightCase{33, 512, 512, 2, 4, false}, WeightCase{83, 4160, 4160, 2, 4, false}}) {
@@ -436,7 +477,10 @@ void per_row_precision() {
     const cuda::DeviceWeights<> dwc(wc);
     for (index_t n : {3, 17}) {
       const auto bits = random_bits(n, c.p_min, c.p_max);
-      check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes");
+      check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes (auto)");
+      check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes, split", cuda::GemmPath::kSplitDequant);
+      check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes, register-dequantizing", cuda::GemmPath::kFusedDequant);
+      check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes, split through cuBLAS", cuda::GemmPath::kSplitCublas);
     }
   }
   // M a multiple of 16 with aligned scale tables: the binary-mma kernel at batch 1–8 (rows as mma columns
@@ -451,18 +495,21 @@ void per_row_precision() {
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, binary mma (auto)");
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, binary mma", cuda::GemmPath::kBinaryMma);
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, register-dequantizing", cuda::GemmPath::kFusedDequant);
+      check_call<E>(wc, dwc, n, 0, &bits, "per-row, split", cuda::GemmPath::kSplitDequant);
     }
     const std::vector<int> low(6, c.p_min);
     check_call<E>(wc, dwc, 6, 0, &low, "per-row, binary mma, all rows at p_min", cuda::GemmPath::kBinaryMma);
     const auto b7 = random_bits(7, c.p_min, c.p_max);
     for (int ks : {1, 2, 4, 8}) check_call<E>(wc, dwc, 7, 0, &b7, "per-row, binary mma, k slices", cuda::GemmPath::kBinaryMma, ks);
   }
-  // p_max 5: the bit-serial kernel.
+  // p_max 5: the precision split, and the bit-serial kernel forced.
   const auto w5 = random_weights(77, 512, 128, 2, 5);
   const cuda::DeviceWeights<> dw5(w5);
-  for (index_t n : {3, 10}) {
+  for (index_t n : {3, 10, 33}) {
     const auto bits = random_bits(n, 2, 5);
-    check_call<E>(w5, dw5, n, 0, &bits, "per-row, p_max 5");
+    check_call<E>(w5, dw5, n, 0, &bits, "per-row, p_max 5 (auto: split)");
+    check_call<E>(w5, dw5, n, 0, &bits, "per-row, p_max 5, split through cuBLAS", cuda::GemmPath::kSplitCublas);
+    check_call<E>(w5, dw5, n, 0, &bits, "per-row, p_max 5, bit-serial", cuda::GemmPath::kFusedBitSerial);
   }
 }
 

@@ -23,10 +23,18 @@ TEST_CASE("f16 scales near and beyond the fast decode's range: the dispatcher an
 
 TEST_CASE("per-row precision: rows asking for a precision the weights lack come out NaN, others are right") {
   if (!have_gpu()) return;
-  // Group 64: the register-dequantizing kernel; M = 48, group 128: the binary-mma kernel.
-  for (const auto& mg : {std::pair<index_t, index_t>{40, 64}, std::pair<index_t, index_t>{48, 128}}) {
-    const index_t M = mg.first;
-    const auto w = random_weights(M, 256, mg.second, 2, 3);
+  // Group 64: the register-dequantizing kernel's per-row mode, and the two precision splits and the
+  // bit-serial kernel forced; M = 48,
+  // group 128: the binary-mma kernel.
+  struct Case {
+    index_t M, g;
+    cuda::GemmPath path;
+  };
+  for (const Case c : {Case{40, 64, cuda::GemmPath::kAuto}, Case{40, 64, cuda::GemmPath::kSplitDequant},
+                       Case{40, 64, cuda::GemmPath::kFusedBitSerial}, Case{40, 64, cuda::GemmPath::kSplitCublas},
+                       Case{48, 128, cuda::GemmPath::kAuto}}) {
+    const index_t M = c.M;
+    const auto w = random_weights(M, 256, c.g, 2, 3);
     const cuda::DeviceWeights<> dw(w);
     const index_t n = 3, K = 256;
     const std::vector<int> bits{2, 7, 3};
@@ -43,6 +51,7 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
     a.y = dy.ptr;
     a.batch = n;
     a.row_bits = db.ptr;
+    a.path = c.path;
     INFO("M = ", M, ", path ", cuda::to_string(cuda::Gemm<__half>::path(a)));
     const std::size_t ws_bytes = cuda::Gemm<__half>::workspace_size(a);
     DeviceBuffer<unsigned char> ws(ws_bytes);
@@ -134,23 +143,52 @@ TEST_CASE("can_implement names what it cannot take") {
   b = a;
   b.weights.layout.rows = 41;
   CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kInvalidProblem);
-  // Per-row precision: the register-dequantizing kernel where p_max ≤ 4, else bit-serial; a forced
-  // one-precision path cannot take it.
+  // Per-row precision (group 64, so not the binary-mma kernel): the register-dequantizing kernel's per-row
+  // mode up to batch 8 where p_max ≤ 4, the precision split on it up to batch 255, through cuBLAS from 256
+  // or where the fast decode does not hold; a forced one-precision path cannot take it, and the splits
+  // take nothing else.
   b = a;
   b.row_bits = reinterpret_cast<const int*>(std::uintptr_t(4096));
   CHECK(cuda::Gemm<__half>::can_implement(b).ok());
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
-  b.path = cuda::GemmPath::kFusedBitSerial;
-  CHECK(cuda::Gemm<__half>::can_implement(b).ok());
+  CHECK(cuda::Gemm<__half>::workspace_size(b) == 0);
+  b.batch = 9;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitDequant);
+  CHECK(cuda::Gemm<__half>::workspace_size(b) > 0);
+  b.batch = 255;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitDequant);
+  b.batch = 256;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitCublas);
+  CHECK(cuda::Gemm<__half>::workspace_size(b) > 2 * 40 * 256 * sizeof(__half));
+  b.batch = 9;
+  b.weights.alpha_max = 300.0f;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitCublas);
+  b.batch = 4;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.weights.alpha_max = 0.5f;
+  for (const auto p : {cuda::GemmPath::kFusedBitSerial, cuda::GemmPath::kFusedDequant, cuda::GemmPath::kSplitDequant,
+                       cuda::GemmPath::kSplitCublas}) {
+    b.path = p;
+    CHECK(cuda::Gemm<__half>::can_implement(b).ok());
+  }
   b.path = cuda::GemmPath::kDequantCublas;
   r = cuda::Gemm<__half>::can_implement(b);
   CHECK(r.status == cuda::Status::kInvalidProblem);
   CHECK(r.message.find("per-row") != std::string::npos);
+  b.path = cuda::GemmPath::kSplitDequant;
+  b.row_bits = nullptr;
+  r = cuda::Gemm<__half>::can_implement(b);
+  CHECK(r.status == cuda::Status::kInvalidProblem);
+  CHECK(r.message.find("row_bits") != std::string::npos);
+  b.row_bits = reinterpret_cast<const int*>(std::uintptr_t(4096));
   b.path = cuda::GemmPath::kAuto;
   b.weights.layout = layout::make_mma_tiled(40, 256, 5);
   b.weights.scales.p_max = 5;
   CHECK(cuda::Gemm<__half>::can_implement(b).ok());
-  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedBitSerial);
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitDequant);  // p_max 5: the split from batch 1
+  b.weights.alpha_max = 300.0f;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitCublas);
+  b.weights.alpha_max = 0.5f;
   b.path = cuda::GemmPath::kFusedDequant;
   r = cuda::Gemm<__half>::can_implement(b);
   CHECK(r.status == cuda::Status::kInvalidProblem);
@@ -457,16 +495,24 @@ TEST_CASE("programmatic dependent launch: a call that reads the previous call's 
   // y1 = Ŵ·x, y2 = Ŵ·y1, …: each call's activations are the output of the call before it on the same
   // stream, with no synchronization between them. The chain must equal the same calls synchronized one by
   // one, bit for bit, eager and replayed from a graph; at batch 1 (binary-mma path) and 8
-  // (register-dequantizing path).
+  // (register-dequantizing path), and with per-row precision at batch 24 (the precision split: its sort
+  // kernel and one launch per precision) and 256 (through cuBLAS), each call's workspace reused by the next.
   // Symmetric weights on K = 1024 grow the activations by about 2.6× per call: all six stay finite in fp16.
   const index_t K = 1024;
   const auto w = random_weights(K, K, 128, 2, 4, true);
   const cuda::DeviceWeights<> dw(w);
   for (const auto& cfg : {std::pair{index_t(1), cuda::GemmPath::kBinaryMma},
-                          std::pair{index_t(8), cuda::GemmPath::kFusedDequant}}) {
+                          std::pair{index_t(8), cuda::GemmPath::kFusedDequant},
+                          std::pair{index_t(24), cuda::GemmPath::kSplitDequant},
+                          std::pair{index_t(256), cuda::GemmPath::kSplitCublas}}) {
     const index_t n = cfg.first;
+    const bool per_row = cfg.second == cuda::GemmPath::kSplitDequant || cfg.second == cuda::GemmPath::kSplitCublas;
     CAPTURE(n);
     const auto x = random_x<__half>(n, K);
+    std::vector<int> bits(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = 4 - int(i * 7 % 3);
+    DeviceBuffer<int> dbits(bits.size());
+    dbits.upload(bits.data());
     constexpr int kLinks = 6;
     std::vector<std::unique_ptr<DeviceBuffer<__half>>> bufs;
     for (int i = 0; i <= kLinks; ++i) bufs.push_back(std::make_unique<DeviceBuffer<__half>>(static_cast<std::size_t>(n * K)));
@@ -480,6 +526,7 @@ TEST_CASE("programmatic dependent launch: a call that reads the previous call's 
       a.y = buf(i + 1).ptr;
       a.batch = n;
       a.bits = 2 + i % 3;
+      if (per_row) a.row_bits = dbits.ptr;
       return a;
     };
     REQUIRE(cuda::Gemm<__half>::path(args(0)) == cfg.second);

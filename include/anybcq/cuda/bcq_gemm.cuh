@@ -91,6 +91,8 @@ struct DefaultTuning {
   static constexpr int kWgMaxSplits = 8;       //!< … into at most this many slices
   static constexpr int kWgMinSplitChunks = 2;  //!< … of at least this many 256-column chunks each
   static constexpr int kDequantWarps = 8;     //!< warps per block of the dequantize kernel
+  static constexpr int kMaxRowBitsDqBatch = 8;  //!< per-row precision: the register-dequantizing kernel's per-row mode up to here
+  static constexpr int kMinSplitCublasBatch = 256;  //!< … the precision split through cuBLAS from here
   static constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;  //!< bytes handed to cuBLAS
 };
 
@@ -103,6 +105,8 @@ enum class GemmPath {
   kLut,             //!< CUDA cores, activation lookup tables; uniform precision, batch ≤ 2, group ≥ 128
   kWgmmaDequant,    //!< Ŵ_p rebuilt in registers, warpgroup mma (sm_90a builds only); uniform precision
   kBinaryMma,       //!< activations as 16 bit planes, binary (AND + POPC) mma; batch ≤ 8, group ≥ 128 (per-row: Gemm::bmma_per_row)
+  kSplitDequant,    //!< per-row precision: rows sorted by precision on the device, then fused-dq once per precision
+  kSplitCublas,     //!< per-row precision: rows sorted by precision, Ŵ_p of every precision, one batched cuBLAS GEMM
 };
 
 //! Whether this build has the warpgroup (wgmma) kernel: define ANYBCQ_CUDA_SM90A when the device code is
@@ -123,6 +127,8 @@ inline const char* to_string(GemmPath p) {
     case GemmPath::kLut: return "lut";
     case GemmPath::kWgmmaDequant: return "wgmma-dq";
     case GemmPath::kBinaryMma: return "bmma";
+    case GemmPath::kSplitDequant: return "split-dq";
+    case GemmPath::kSplitCublas: return "split-cublas";
   }
   return "?";
 }
@@ -143,6 +149,10 @@ struct FusedParams {
   index_t batch = 0;
   int bits = 0;                  //!< uniform precision (row_bits == nullptr)
   const int* row_bits = nullptr;  //!< per-row precision (device), or nullptr
+  //! Precision split (uniform kernels): this launch takes sorted positions seg[0] … seg[0] + seg[1] − 1, the
+  //! row at sorted position i being row_index[i] of x and y (device arrays written by split_rows_kernel); or nullptr.
+  const int* seg = nullptr;
+  const int* row_index = nullptr;
   int fold_blocks = 4;            //!< 64-column blocks per scale fold (1: g = 64, 2: g = 128, 4: else)
   //! log2(fold_blocks): words per group are 1 << fold_shift() within a chunk.
   ANYBCQ_HOST_DEVICE int fold_shift() const { return fold_blocks == 1 ? 0 : fold_blocks == 2 ? 1 : 2; }
@@ -485,7 +495,8 @@ __device__ __forceinline__ int group_of_column(const FusedParams<Scale>& prm, in
 }
 
 //! The activation rows a lane feeds to the B operand: row n_base + 8·nt + g, columns 16t … 16t + 15 of
-//! each 64-column block; rows past the batch and columns past K read as zeros.
+//! each 64-column block; rows from n_rows on and columns past K read as zeros. With `index`, row n is row
+//! index[n] of x (precision split).
 template <class Element, int NT>
 struct ActivationRows {
   const uint4* row[NT];
@@ -493,12 +504,17 @@ struct ActivationRows {
   int t, K;
   template <class Scale>
   __device__ __forceinline__ ActivationRows(const FusedParams<Scale>& prm, index_t n_base, int g, int t_)
+      : ActivationRows(prm, n_base, g, t_, prm.batch, nullptr) {}
+  template <class Scale>
+  __device__ __forceinline__ ActivationRows(const FusedParams<Scale>& prm, index_t n_base, int g, int t_, index_t n_rows,
+                                            const int* index)
       : t(t_), K(int(prm.K)) {
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) {
       const index_t n = n_base + nt * 8 + g;
-      ok[nt] = n < prm.batch;
-      row[nt] = reinterpret_cast<const uint4*>(static_cast<const Element*>(prm.x) + (ok[nt] ? n : 0) * prm.K + 16 * t);
+      ok[nt] = n < n_rows;
+      const index_t r = !ok[nt] ? 0 : index ? index_t(__ldg(index + n)) : n;
+      row[nt] = reinterpret_cast<const uint4*>(static_cast<const Element*>(prm.x) + r * prm.K + 16 * t);
     }
   }
   //! Whether row tile nt has data at 64-column block kb for this lane.
@@ -957,11 +973,12 @@ __device__ __forceinline__ void dequant_step_wide(const std::uint32_t (&words)[k
 //! tile asks for are read; each batch column folds the planes below its own p with α^p, β^p, which come
 //! through the ring (RowScaleRuns) with aligned scale tables, else from global memory (prefetched into L1
 //! one chunk ahead); a row whose precision the weights lack gets NaN.
-template <class Tuning, class Element, class Scale, int kPlanes, int NT, bool kRowBits = false>
+template <class Tuning, class Element, class Scale, int kPlanes, int NT, bool kRowBits = false, bool kSplit = false>
 __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_kernel(const FusedParams<Scale> prm) {
   constexpr bool kPrefetchX = NT <= 2;
   constexpr bool kSerial = dq_planes_as_operands(NT * 8, kPlanes);
   static_assert(!kRowBits || kSerial, "per-row precision needs the planes-as-operands mode");
+  static_assert(!(kRowBits && kSplit), "a precision split launch takes one precision");
   constexpr int kSP = kSerial ? kPlanes : 1;  // planes with their own sums (kSerial)
   constexpr int kStages = stages_for(kPlanes);
   constexpr int kStageU4 = stage_u4<Scale>(kPlanes);
@@ -978,6 +995,21 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
   extern __shared__ uint4 smem_dq[];
   uint4* ring = smem_dq + warp * (kStages * kStageU4);
   pdl_launch_dependents();
+  // kSplit (precision split): this launch's rows are sorted positions seg[0] + n, n < seg[1], of x and y rows
+  // row_index[seg[0] + n]. split_rows_kernel wrote them and does not trigger its dependents, so it has
+  // completed before the first kernel of the split starts: they are read before pdl_wait, and blocks past
+  // the launch's rows leave before requesting any weights (after the wait, so that the grid's completion
+  // still implies its predecessor's).
+  index_t n_rows = prm.batch;
+  const int* rmap = nullptr;
+  if constexpr (kSplit) {
+    n_rows = __ldg(prm.seg + 1);
+    rmap = prm.row_index + __ldg(prm.seg);
+    if (n_base >= n_rows) {
+      pdl_wait();
+      return;
+    }
+  }
 
   // kCh independent accumulator chains (mma step s feeds chain s mod kCh), added in a fixed order.
   constexpr int kCh = NT <= 2 ? 2 : 1;
@@ -1014,7 +1046,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     const int nb = kPlanes + (prm.beta ? 1 : 0);
     const int G = int(prm.scales.groups);
     auto chunk_group = [&](int c) { return group_of_column(prm, c * 256); };
-    const ActivationRows<Element, NT> xr(prm, n_base, g, t);
+    const ActivationRows<Element, NT> xr(prm, n_base, g, t, n_rows, rmap);
     auto load_x = [&](int kb, std::uint32_t(&dst)[NT][8]) { xr.load(kb, dst); };
 
     // Per-row precision: pc[j] is the precision of this lane's batch column 2t + j (0: past the batch or
@@ -1268,13 +1300,144 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     const int nt = v >> 2, cc = v & 3;
     const index_t m = (rt0 + tm) * 16 + (l >> 2) + 8 * (cc >> 1);
     const index_t n = n_base + nt * 8 + 2 * (l & 3) + (cc & 1);
-    if (m < prm.M && n < prm.batch) {
+    if (m < prm.M && n < n_rows) {
       float sum = 0.0f;
       for (int k = 0; k < S; ++k) sum += red[(k * TM + tm) * per_tile + rem];
       if (mixed && valid_precision<kPlanes>(prm, __ldg(prm.row_bits + n)) == 0) sum = __int_as_float(0x7FC00000);  // NaN
-      y[n * prm.M + m] = from_f32<Element>(sum);
+      y[(rmap ? index_t(__ldg(rmap + n)) : n) * prm.M + m] = from_f32<Element>(sum);
     }
   }
+}
+
+//! Precision split: ints of the split_rows_kernel's segment table (seg[2p], seg[2p + 1] for p = 0 … kMaxBits).
+constexpr int kSplitSegInts = 2 * (kMaxBits + 1);
+constexpr int kSplitThreads = 256;
+
+//! Precision split of a per-row-precision call, one block: sorts the rows by precision, stably, into
+//! order[0 … batch − 1] (order[i] = the row at sorted position i) and writes seg[2p] = the first sorted
+//! position of precision p and seg[2p + 1] = its row count, for p = 0 … kMaxBits; p = 0 collects the rows
+//! whose precision is outside p_min … p_max, and their outputs are set to NaN here. Ranks come from warp
+//! ballots and a scan over the warps' counts, one chunk of kSplitThreads rows and one precision present at a
+//! time, so the order is deterministic. (cub::BlockScan would do the same, but CUB's headers declare a
+//! global namespace cuda that makes anybcq::cuda ambiguous in code that says `using namespace anybcq`.)
+//! It does not trigger its dependents: the next kernel starts once it has completed.
+template <class Element>
+__global__ void __launch_bounds__(kSplitThreads) split_rows_kernel(const int* __restrict__ row_bits, int batch, int p_min,
+                                                                   int p_max, int* __restrict__ seg,
+                                                                   int* __restrict__ order, Element* __restrict__ y,
+                                                                   index_t M) {
+  constexpr int kWarps = kSplitThreads / 32;
+  __shared__ int warp_count[kWarps];
+  __shared__ int count[kMaxBits + 1];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  pdl_wait();  // row_bits may be the previous kernel's output, and that kernel may still read order, seg or y
+  if (threadIdx.x <= kMaxBits) count[threadIdx.x] = 0;
+  __syncthreads();
+  auto bits_of = [&](int n) {
+    const int p = row_bits[n];
+    return p < p_min || p > p_max ? 0 : p;
+  };
+  for (int n = threadIdx.x; n < batch; n += kSplitThreads) atomicAdd(&count[bits_of(n)], 1);
+  __syncthreads();
+  int next[kMaxBits + 1];  // next sorted position of each precision (the same in every thread)
+  int present = 0;
+  {
+    int s = 0;
+#pragma unroll
+    for (int p = 0; p <= kMaxBits; ++p) {
+      next[p] = s;
+      s += count[p];
+      if (count[p] > 0) present |= 1 << p;
+    }
+  }
+  if (threadIdx.x <= kMaxBits) {
+    seg[2 * threadIdx.x] = next[threadIdx.x];
+    seg[2 * threadIdx.x + 1] = count[threadIdx.x];
+  }
+  for (int n0 = 0; n0 < batch; n0 += kSplitThreads) {
+    const int n = n0 + int(threadIdx.x);
+    const int mine = n < batch ? bits_of(n) : -1;
+#pragma unroll
+    for (int p = 0; p <= kMaxBits; ++p) {
+      if (!(present >> p & 1)) continue;  // block-uniform
+      const unsigned ballot = __ballot_sync(0xFFFFFFFFu, mine == p);
+      if (lane == 0) warp_count[warp] = __popc(ballot);
+      __syncthreads();
+      int before = 0, total = 0;
+#pragma unroll
+      for (int v = 0; v < kWarps; ++v) {
+        before += v < warp ? warp_count[v] : 0;
+        total += warp_count[v];
+      }
+      if (mine == p) order[next[p] + before + __popc(ballot & ((1u << lane) - 1u))] = n;
+      next[p] += total;
+      __syncthreads();  // warp_count is reused
+    }
+  }
+  const index_t nan_elems = index_t(count[0]) * M;
+  for (index_t i = threadIdx.x; i < nan_elems; i += kSplitThreads)
+    y[index_t(order[i / M]) * M + i % M] = from_f32<Element>(__int_as_float(0x7FC00000));
+  __threadfence();
+}
+
+//! Precision split through cuBLAS: the GEMM problems of the sorted rows, in runs of T rows of one
+//! precision. Runs of precision p start at problem base[p]; unused problems (of the host's bound) point at
+//! the first Ŵ and x rows and at their own outputs.
+template <class Element>
+struct SplitProblems {
+  const Element** a;     //!< Ŵ_p of each problem
+  const Element** b;     //!< its first sorted activation row
+  Element** c;           //!< its T×M output block
+  int* base;             //!< first problem of each precision (kMaxBits + 1)
+  const Element* w;      //!< Ŵ_p for p = p_min, p_min + 1, … (M·K each)
+  Element* xs;           //!< sorted activations (batch + T rows)
+  Element* yt;           //!< the problems' outputs (T·M each)
+  int problems, T, p_min, p_max;
+  index_t M, K;
+};
+
+//! Gathers the activation rows in sorted order (block i copies row order[i]) and, in block 0, writes the
+//! problem table (one thread: at most kMaxBits runs).
+template <class Element>
+__global__ void __launch_bounds__(128) split_gather_kernel(const Element* __restrict__ x, const int* __restrict__ seg,
+                                                           const int* __restrict__ order, SplitProblems<Element> sp) {
+  const index_t i = blockIdx.x;
+  const uint4* src = reinterpret_cast<const uint4*>(x + index_t(__ldg(order + i)) * sp.K);
+  uint4* dst = reinterpret_cast<uint4*>(sp.xs + i * sp.K);
+  for (index_t k = threadIdx.x; k < sp.K / 8; k += blockDim.x) dst[k] = __ldg(src + k);
+  if (i != 0 || threadIdx.x != 0) return;
+  int j = 0;
+  for (int p = 0; p <= kMaxBits; ++p) {
+    sp.base[p] = j;
+    if (p < sp.p_min || p > sp.p_max) continue;
+    const int first = seg[2 * p], count = seg[2 * p + 1];
+    for (int r = 0; r < count && j < sp.problems; r += sp.T, ++j) {
+      sp.a[j] = sp.w + index_t(p - sp.p_min) * sp.M * sp.K;
+      sp.b[j] = sp.xs + index_t(first + r) * sp.K;
+      sp.c[j] = sp.yt + index_t(j) * sp.T * sp.M;
+    }
+  }
+  for (; j < sp.problems; ++j) {
+    sp.a[j] = sp.w;
+    sp.b[j] = sp.xs;
+    sp.c[j] = sp.yt + index_t(j) * sp.T * sp.M;
+  }
+}
+
+//! Writes each sorted row's result (row r of problem base[p] + ⌊(i − first_p)/T⌋ …) to y[order[i]]; one
+//! block per sorted position; rows outside p_min … p_max (NaN already) are left alone.
+template <class Element>
+__global__ void __launch_bounds__(256) split_scatter_kernel(const int* __restrict__ seg, const int* __restrict__ order,
+                                                            SplitProblems<Element> sp, Element* __restrict__ y) {
+  const int i = int(blockIdx.x);
+  int p = 0;
+  for (int q = sp.p_min; q <= sp.p_max; ++q)
+    if (i >= seg[2 * q] && i < seg[2 * q] + seg[2 * q + 1]) p = q;
+  if (p == 0) return;
+  const int r = i - seg[2 * p];
+  const Element* src = sp.yt + (index_t(sp.base[p] + r / sp.T) * sp.T + r % sp.T) * sp.M;
+  Element* dst = y + index_t(order[i]) * sp.M;
+  for (index_t m = threadIdx.x; m < sp.M; m += blockDim.x) dst[m] = src[m];
 }
 
 //! Bytes of one dequantize warp's staging tile: 16 rows of 256 elements, rows padded by 16 bytes.
@@ -1291,6 +1454,7 @@ __global__ void __launch_bounds__(Tuning::kDequantWarps * 32)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const index_t blk = index_t(blockIdx.x) * Tuning::kDequantWarps + warp;
   if (blk >= prm.row_tiles * prm.chunks) return;
+  if (prm.seg && __ldg(prm.seg + 1) == 0) return;  // precision split: no row asks for this precision
   const index_t rt = blk / prm.chunks, c = blk % prm.chunks;
   const int g = lane >> 2, t = lane & 3;
   const int M = int(prm.M), K = int(prm.K);
@@ -2755,12 +2919,25 @@ class Gemm {
          << " (DeviceWeights sets it; kAuto takes " << to_string(GemmPath::kDequantCublas) << " then)";
       return fail(Status::kInvalidProblem);
     }
+    if ((a.path == GemmPath::kSplitDequant || a.path == GemmPath::kSplitCublas) && !a.row_bits) {
+      os << "path " << to_string(a.path) << " takes per-row precision (row_bits); one precision per call takes "
+         << to_string(a.path == GemmPath::kSplitDequant ? GemmPath::kFusedDequant : GemmPath::kDequantCublas);
+      return fail(Status::kInvalidProblem);
+    }
+    if (a.path == GemmPath::kSplitDequant && !fast_decode(w)) {
+      os << "path " << to_string(a.path) << " needs every |alpha| < " << detail::ExpDecode<Element>::kAlphaLimit
+         << " with " << (std::is_same_v<Element, __half> ? "fp16" : "bf16") << " activations; the weights' bound"
+         << " (alpha_max) is " << w.alpha_max << " (kAuto takes another per-row path then)";
+      return fail(Status::kInvalidProblem);
+    }
     if (a.row_bits && ((a.path == GemmPath::kFusedDequant && !dq_per_row(w)) || a.path == GemmPath::kDequantCublas ||
                        a.path == GemmPath::kLut || a.path == GemmPath::kWgmmaDequant ||
                        (a.path == GemmPath::kBinaryMma && !bmma_per_row(a)))) {
       os << "path " << to_string(a.path) << " takes one precision per call here; per-row precision needs "
-         << to_string(GemmPath::kFusedBitSerial) << ", " << to_string(GemmPath::kFusedDequant) << " where p_max ≤ 4 (p_max = "
-         << w.p_max() << "), " << to_string(GemmPath::kBinaryMma)
+         << to_string(GemmPath::kFusedBitSerial) << ", " << to_string(GemmPath::kSplitDequant) << ", "
+         << to_string(GemmPath::kSplitCublas) << ", "
+         << to_string(GemmPath::kFusedDequant) << " where p_max ≤ 4 (p_max = " << w.p_max() << "), "
+         << to_string(GemmPath::kBinaryMma)
          << " where also M % 16 == 0, group ≥ 128 and the scale tables are 16-byte aligned, or kAuto";
       return fail(Status::kInvalidProblem);
     }
@@ -2817,11 +2994,14 @@ class Gemm {
            detail::row_scales_fit<Scale>(w.p_min(), w.p_max(), w.beta != nullptr, w.group == 128 ? 2 : 1);
   }
   static bool needs_fast_decode(GemmPath p, const Arguments& a) {
-    return p == GemmPath::kWgmmaDequant ||
+    return p == GemmPath::kWgmmaDequant || p == GemmPath::kSplitDequant ||
            (p == GemmPath::kFusedDequant && !detail::dq_planes_as_operands(a.batch, a.bits));
   }
-  //! Path a call takes: a.path if forced, else per-row precision → binary mma where bmma_per_row,
-  //! register-dequantizing where p_max ≤ 4 (dq_per_row), else bit-serial; group ≥ 128 and batch ≤
+  //! Path a call takes: a.path if forced, else per-row precision → binary mma where bmma_per_row, the
+  //! register-dequantizing kernel's per-row mode up to batch Tuning::kMaxRowBitsDqBatch where dq_per_row,
+  //! the precision split through cuBLAS from batch Tuning::kMinSplitCublasBatch or where the fast decode
+  //! does not hold, else the precision split on the register-dequantizing kernel (H200, rows at p = 2, 3, 4:
+  //! docs/perf/gpu.md); group ≥ 128 and batch ≤
   //! Tuning::kMaxBmmaBatch (kMaxBmmaBatchTall where bmma_up_to_tall, 8 where bmma_tile_wins) → binary mma; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
   //! kMaxWgmmaBatch when M ≥ kWgmmaMinRows → warpgroup kernel; batch ≤ kMaxFusedBatch → register-dequantizing;
   //! larger batches → dequantize + cuBLAS. (Crossovers measured on an H100, docs/perf/gpu.md.) A pick that
@@ -2829,9 +3009,11 @@ class Gemm {
   static GemmPath path(const Arguments& a) {
     if (a.path != GemmPath::kAuto) return a.path;
     if (a.row_bits)
-      return bmma_per_row(a)          ? GemmPath::kBinaryMma
-             : dq_per_row(a.weights) ? GemmPath::kFusedDequant
-                                     : GemmPath::kFusedBitSerial;
+      return bmma_per_row(a) ? GemmPath::kBinaryMma
+             : a.batch <= Tuning::kMaxRowBitsDqBatch && dq_per_row(a.weights)
+                 ? GemmPath::kFusedDequant
+             : a.batch >= Tuning::kMinSplitCublasBatch || !fast_decode(a.weights) ? GemmPath::kSplitCublas
+                                                                                   : GemmPath::kSplitDequant;
     if (a.weights.group != 64 &&
         (a.batch <= Tuning::kMaxBmmaBatch || (a.batch <= Tuning::kMaxBmmaBatchTall && bmma_up_to_tall(a.weights)) ||
          bmma_tile_wins(a)))
@@ -2896,6 +3078,9 @@ class Gemm {
   //! split, the fp32 partial sums for the warpgroup kernel; Ŵ_p and cuBLAS's own workspace for
   //! dequantize + cuBLAS).
   static std::size_t workspace_size(const Arguments& a) {
+    if (path(a) == GemmPath::kSplitDequant)
+      return round_up(static_cast<std::size_t>(detail::kSplitSegInts + a.batch) * sizeof(int));
+    if (path(a) == GemmPath::kSplitCublas) return SplitCublasLayout(a).total;
     if (path(a) == GemmPath::kBinaryMma) return round_up(bmma_bits_bytes(a)) + round_up(bmma_scale_bytes(a));
     if (path(a) == GemmPath::kWgmmaDequant) return round_up(wg_packed_bytes(a)) + wg_partial_bytes(a);
     if (path(a) != GemmPath::kDequantCublas) return 0;
@@ -2912,6 +3097,10 @@ class Gemm {
       return chk.status;
     }
     if (a.batch == 0) return Status::kSuccess;
+    if (workspace_size(a) > 0 && !detail::aligned(workspace, 16)) {
+      if (message) *message = "anybcq::cuda::Gemm: the workspace must be 16-byte aligned (cudaMalloc's is)";
+      return Status::kMisalignedOperand;
+    }
     if (workspace_bytes < workspace_size(a) || (workspace_size(a) > 0 && !workspace)) {
       if (message) *message = "anybcq::cuda::Gemm: workspace of " + std::to_string(workspace_bytes) +
                               " bytes is smaller than workspace_size() = " + std::to_string(workspace_size(a));
@@ -2941,6 +3130,12 @@ class Gemm {
       prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
       dq_shape(prm.row_tiles, prm.chunks, nt, planes, index_t(sm_count()), a.k_slices, prm.tm, prm.ks);
       const Status s = launch_dq(prm, planes, nt, a.pdl, stream);
+      if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
+      return s;
+    }
+    if (path(a) == GemmPath::kSplitCublas) return run_split_cublas(a, static_cast<char*>(workspace), stream, message);
+    if (path(a) == GemmPath::kSplitDequant) {
+      const Status s = run_split(a, static_cast<int*>(workspace), stream);
       if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     }
@@ -3142,11 +3337,11 @@ class Gemm {
     });
   }
 
-  template <int kPlanes, int NT, bool kRowBits = false>
+  template <int kPlanes, int NT, bool kRowBits = false, bool kSplit = false>
   Status launch_dq_one(const detail::FusedParams<Scale>& prm, bool pdl, cudaStream_t stream) {
     constexpr int smem = Tuning::kDqWarps * (detail::stages_for(kPlanes) * detail::stage_u4<Scale>(kPlanes) * 16 +
                                              NT * 4 * 32 * int(sizeof(float)));
-    return launch_ex(detail::dqmma_kernel<Tuning, Element, Scale, kPlanes, NT, kRowBits>,
+    return launch_ex(detail::dqmma_kernel<Tuning, Element, Scale, kPlanes, NT, kRowBits, kSplit>,
                      {(prm.row_tiles + prm.tm - 1) / prm.tm * prm.batch_blocks, 1, 1}, Tuning::kDqWarps * 32, smem, pdl,
                      stream, "register-dequantizing kernel", prm);
   }
@@ -3155,10 +3350,138 @@ class Gemm {
       constexpr int kP = decltype(p)::value;
       if constexpr (detail::dq_planes_as_operands(8, kP))
         if (prm.row_bits) return launch_dq_one<kP, 1, true>(prm, pdl, stream);  // per-row precision: nt = 1
+      if (prm.seg)  // one launch of a precision split
+        return nt == 1 ? launch_dq_one<kP, 1, false, true>(prm, pdl, stream)
+             : nt == 2 ? launch_dq_one<kP, 2, false, true>(prm, pdl, stream)
+                       : launch_dq_one<kP, 4, false, true>(prm, pdl, stream);
       return nt == 1 ? launch_dq_one<kP, 1>(prm, pdl, stream)
            : nt == 2 ? launch_dq_one<kP, 2>(prm, pdl, stream)
                      : launch_dq_one<kP, 4>(prm, pdl, stream);
     });
+  }
+
+  //! Precision split: split_rows_kernel sorts the rows by precision into the workspace (segment table, then
+  //! the order), then the uniform register-dequantizing kernel runs once per precision the weights have,
+  //! highest first (it reads the planes from memory, and the lower precisions find their planes in L2
+  //! where they fit), each on its segment of the sorted rows; a launch whose segment is empty or ends
+  //! before a block's rows leaves at once. The batch tile follows the whole batch.
+  Status run_split(const Arguments& a, int* ws, cudaStream_t stream) {
+    const WeightsView& w = a.weights;
+    int* seg = ws;
+    int* order = ws + detail::kSplitSegInts;
+    if (const Status s = launch_ex(detail::split_rows_kernel<Element>, {1, 1, 1}, detail::kSplitThreads, 0, a.pdl, stream,
+                                   "precision split", a.row_bits, int(a.batch), w.p_min(), w.p_max(), seg, order, a.y,
+                                   w.rows);
+        s != Status::kSuccess)
+      return s;
+    const index_t n_tiles = (a.batch + 7) / 8;
+    const int nt = n_tiles <= 1 ? 1 : n_tiles <= 2 ? 2 : 4;
+    for (int p = w.p_max(); p >= w.p_min(); --p) {
+      Arguments ap = a;
+      ap.row_bits = nullptr;
+      ap.bits = p;
+      detail::FusedParams<Scale> prm = params(ap);
+      prm.seg = seg + 2 * p;
+      prm.row_index = order;
+      prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
+      dq_shape(prm.row_tiles, prm.chunks, nt, p, index_t(sm_count()), a.k_slices, prm.tm, prm.ks);
+      if (const Status s = launch_dq(prm, p, nt, a.pdl, stream); s != Status::kSuccess) return s;
+    }
+    return Status::kSuccess;
+  }
+
+  //! Workspace of the precision split through cuBLAS: segment table, order and problem bases (ints); the
+  //! problems' pointers; the sorted activations (batch + T rows); the problems' outputs (T·M each); Ŵ_p
+  //! for every precision the weights have; cuBLAS's own workspace. Rows go in runs of T = 64 (batch ≤
+  //! 512) or 128 of one precision: at most ⌈batch/T⌉ + P − 1 problems for P precisions.
+  struct SplitCublasLayout {
+    index_t T = 0, problems = 0;
+    std::size_t ptrs = 0, xs = 0, yt = 0, w = 0, cublas = 0, total = 0;
+    explicit SplitCublasLayout(const Arguments& a) {
+      const WeightsView& wv = a.weights;
+      T = a.batch <= 512 ? 64 : 128;
+      problems = (a.batch + T - 1) / T + (wv.p_max() - wv.p_min());
+      const std::size_t e = sizeof(Element);
+      ptrs = round_up(static_cast<std::size_t>(detail::kSplitSegInts + a.batch + kMaxBits + 1) * sizeof(int));
+      xs = ptrs + round_up(static_cast<std::size_t>(3 * problems) * sizeof(void*));
+      yt = xs + round_up(static_cast<std::size_t>((a.batch + T) * wv.cols) * e);
+      w = yt + round_up(static_cast<std::size_t>(problems * T * wv.rows) * e);
+      cublas = w + round_up(static_cast<std::size_t>(index_t(wv.p_max() - wv.p_min() + 1) * wv.rows * wv.cols) * e);
+      total = cublas + Tuning::kCublasWorkspace;
+    }
+  };
+
+  //! Precision split through cuBLAS: split_rows_kernel sorts the rows; Ŵ_p is dequantized for every
+  //! precision a row asks for (the kernel of an absent one leaves at once); the sorted activations and
+  //! the problem table are written; one cublasGemmBatchedEx computes every run of T rows against its Ŵ_p;
+  //! each row's result goes back to its place in y.
+  Status run_split_cublas(const Arguments& a, char* ws, cudaStream_t stream, std::string* message) {
+    const WeightsView& w = a.weights;
+    const SplitCublasLayout lay(a);
+    int* seg = reinterpret_cast<int*>(ws);
+    int* order = seg + detail::kSplitSegInts;
+    detail::SplitProblems<Element> sp{};
+    sp.a = reinterpret_cast<const Element**>(ws + lay.ptrs);
+    sp.b = sp.a + lay.problems;
+    sp.c = reinterpret_cast<Element**>(ws + lay.ptrs + 2 * lay.problems * index_t(sizeof(void*)));
+    sp.base = order + a.batch;
+    sp.w = reinterpret_cast<const Element*>(ws + lay.w);
+    sp.xs = reinterpret_cast<Element*>(ws + lay.xs);
+    sp.yt = reinterpret_cast<Element*>(ws + lay.yt);
+    sp.problems = int(lay.problems);
+    sp.T = int(lay.T);
+    sp.p_min = w.p_min();
+    sp.p_max = w.p_max();
+    sp.M = w.rows;
+    sp.K = w.cols;
+    auto fail = [&](Status s) {
+      if (message) *message = "anybcq::cuda::Gemm: " + last_error_;
+      return s;
+    };
+    if (const Status s = launch_ex(detail::split_rows_kernel<Element>, {1, 1, 1}, detail::kSplitThreads, 0, a.pdl, stream,
+                                   "precision split", a.row_bits, int(a.batch), w.p_min(), w.p_max(), seg, order, a.y,
+                                   w.rows);
+        s != Status::kSuccess)
+      return fail(s);
+    for (int p = w.p_min(); p <= w.p_max(); ++p) {
+      Arguments ap = a;
+      ap.row_bits = nullptr;
+      ap.bits = p;
+      detail::FusedParams<Scale> prm = params(ap);
+      prm.seg = seg + 2 * p;
+      const index_t blocks = (prm.row_tiles * prm.chunks + Tuning::kDequantWarps - 1) / Tuning::kDequantWarps;
+      Element* wp = reinterpret_cast<Element*>(ws + lay.w) + index_t(p - w.p_min()) * w.rows * w.cols;
+      if (const Status s = launch_dequant(prm, p, !fast_decode(w), blocks, wp, stream); s != Status::kSuccess)
+        return fail(s);
+    }
+    if (const Status s = launch(detail::split_gather_kernel<Element>, a.batch, 128, 0, stream, "precision split gather",
+                                a.x, static_cast<const int*>(seg), static_cast<const int*>(order), sp);
+        s != Status::kSuccess)
+      return fail(s);
+    if (!handle_ && cublasCreate(&handle_) != CUBLAS_STATUS_SUCCESS) {
+      if (message) *message = "anybcq::cuda::Gemm: cublasCreate failed";
+      return Status::kCublasError;
+    }
+    const float one = 1.0f, zero = 0.0f;
+    cublasStatus_t st = cublasSetStream(handle_, stream);
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasSetWorkspace(handle_, ws + lay.cublas, Tuning::kCublasWorkspace);
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasGemmBatchedEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.rows), static_cast<int>(lay.T),
+                               static_cast<int>(w.cols), &one, reinterpret_cast<const void* const*>(sp.a),
+                               detail::cuda_data_type<Element>(), static_cast<int>(w.cols),
+                               reinterpret_cast<const void* const*>(sp.b), detail::cuda_data_type<Element>(),
+                               static_cast<int>(w.cols), &zero, reinterpret_cast<void* const*>(sp.c),
+                               detail::cuda_data_type<Element>(), static_cast<int>(w.rows), static_cast<int>(lay.problems),
+                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+      if (message) *message = std::string("anybcq::cuda::Gemm: cuBLAS failed: ") + cublasGetStatusString(st);
+      return Status::kCublasError;
+    }
+    if (const Status s = launch(detail::split_scatter_kernel<Element>, a.batch, 256, 0, stream, "precision split scatter",
+                                static_cast<const int*>(seg), static_cast<const int*>(order), sp, a.y);
+        s != Status::kSuccess)
+      return fail(s);
+    return Status::kSuccess;
   }
 
   Status launch_lut(const detail::FusedParams<Scale>& prm, int planes, int cps, cudaStream_t stream) {
