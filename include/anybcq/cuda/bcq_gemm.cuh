@@ -3074,9 +3074,10 @@ class Gemm {
     tm = W / ks;
   }
 
-  //! Device bytes run() needs as workspace (0 for the fused paths; the packed activations and, when K is
-  //! split, the fp32 partial sums for the warpgroup kernel; Ŵ_p and cuBLAS's own workspace for
-  //! dequantize + cuBLAS).
+  //! Device bytes run() needs as workspace, 16-byte aligned (0 for the fused paths; the packed activations
+  //! and, when K is split, the fp32 partial sums for the warpgroup kernel; Ŵ_p and cuBLAS's own workspace
+  //! for dequantize + cuBLAS; the row order for the precision split, and for the split through cuBLAS also
+  //! Ŵ_p of every precision, the sorted activations and the runs' outputs: SplitCublasLayout).
   static std::size_t workspace_size(const Arguments& a) {
     if (path(a) == GemmPath::kSplitDequant)
       return round_up(static_cast<std::size_t>(detail::kSplitSegInts + a.batch) * sizeof(int));
