@@ -419,8 +419,14 @@ struct RowScaleRuns {
   //! are skipped; groups past G become zeros). (Keeping each lane's piece offsets and sources in registers
   //! instead cost the register-dequantizing kernel spilled registers and 5–26% more time.)
   __device__ __forceinline__ void copy(uint4* dst, const FusedParams<Scale>& prm, index_t rt, int grp0, int G, int lane) const {
-    for (int L = lane; L < ng * R * kRun; L += 32) {
-      const int u = L / (R * kRun), e = (L - u * R * kRun) / kRun, j = L % kRun;
+    const int RK = R * kRun;
+    for (int L = lane; L < ng * RK; L += 32) {
+      int u = 0, rem = L;  // (u, e, j) of piece L without a division by the run-time R (ng ≤ 4)
+      while (rem >= RK) {
+        rem -= RK;
+        ++u;
+      }
+      const int e = rem / kRun, j = rem % kRun;  // kRun: a power of two known at compile time
       int p = p_lo;
       while (e >= off(p + 1)) ++p;
       if (!((pmask >> p) & 1)) continue;
@@ -434,7 +440,11 @@ struct RowScaleRuns {
   }
   //! Entry i (α_i, or β for i = p) of precision p, group u, rows g and g + 8, from the copied area.
   __device__ __forceinline__ float2 get(const uint4* src, int u, int p, int i, int g) const {
-    const Scale* sp = reinterpret_cast<const Scale*>(src + (u * R + off(p) + i) * kRun);
+    return get_at(src, u, off(p) + i, g);
+  }
+  //! The same with e = off(p) + i given (callers keep off(p) of their rows' precisions).
+  __device__ __forceinline__ float2 get_at(const uint4* src, int u, int e, int g) const {
+    const Scale* sp = reinterpret_cast<const Scale*>(src + (u * R + e) * kRun);
     return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
   }
 };
@@ -2006,6 +2016,14 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
     pc[1] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t + 1);
   }
   const RowScaleRuns<Scale> rsr(prm, P, ng, pmask);
+  // Per-row precision: each row's and tile column's first entry in a group's copied runs (RowScaleRuns::off),
+  // kept in registers where that costs no spills (rows as columns: up to two rows; four measured slower).
+  constexpr bool kHoistOff = BR <= 2;
+  int roff[BR], poff[2];
+#pragma unroll
+  for (int b = 0; b < BR; ++b) roff[b] = kHoistOff ? rsr.off(max(pr[b], 1)) : 0;
+#pragma unroll
+  for (int j = 0; j < 2; ++j) poff[j] = rsr.off(max(pc[j], 1));
   auto issue = [&]() {
     if (wc < chunks && live) {
       uint4* slot = ring + ws;
@@ -2080,7 +2098,10 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
       if constexpr (kRowBits)
         bmma_tile_chunk<P, kStages, true>(
             ring + rs, xb, xs, c, chunks, nbatch, lane, prm.fold_shift(), prm.beta != nullptr,
-            [&](const uint4* slot, int u, int p, int b) { return rsr.get(slot + P * 32, u, p, b, g); }, yt, p_hi, pc);
+            [&](const uint4* slot, int u, int p, int b) {
+              return rsr.get_at(slot + P * 32, u, (p == pc[0] ? poff[0] : poff[1]) + b, g);
+            },
+            yt, p_hi, pc);
       else
         bmma_tile_chunk<P, kStages>(
             ring + rs, xb, xs, c, chunks, nbatch, lane, prm.fold_shift(), prm.beta != nullptr,
@@ -2123,7 +2144,7 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
             float2 alb = al;
             if constexpr (kRowBits) {
               if (pl >= pr[b]) continue;
-              alb = rsr.get(slot + P * 32, u, pr[b], pl, g);
+              alb = rsr.get_at(slot + P * 32, u, (kHoistOff ? roff[b] : rsr.off(pr[b])) + pl, g);
               rsum[b][0] += alb.x;
               rsum[b][1] += alb.y;
             }
@@ -2141,7 +2162,9 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
         for (int b = 0; b < BR; ++b) {
           float o0 = be.x - asum0, o1 = be.y - asum1;
           if constexpr (kRowBits) {
-            const float2 bb = prm.beta && pr[b] ? rsr.get(slot + P * 32, u, pr[b], pr[b], g) : make_float2(0.0f, 0.0f);
+            const float2 bb = prm.beta && pr[b]
+                                  ? rsr.get_at(slot + P * 32, u, (kHoistOff ? roff[b] : rsr.off(pr[b])) + pr[b], g)
+                                  : make_float2(0.0f, 0.0f);
             o0 = bb.x - rsum[b][0];
             o1 = bb.y - rsum[b][1];
           }
