@@ -155,6 +155,16 @@ TEST_CASE("can_implement names what it cannot take") {
   b.batch = 9;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitDequant);
   CHECK(cuda::Gemm<__half>::workspace_size(b) > 0);
+  {  // a workspace that is too small or not 16-byte aligned is refused before anything is launched
+    cuda::Gemm<__half> g;
+    std::string msg;
+    const std::size_t need = cuda::Gemm<__half>::workspace_size(b);
+    CHECK(g.run(b, reinterpret_cast<void*>(std::uintptr_t(8192 + 4)), need, nullptr, &msg) ==
+          cuda::Status::kMisalignedOperand);
+    CHECK(msg.find("16-byte") != std::string::npos);
+    CHECK(g.run(b, reinterpret_cast<void*>(std::uintptr_t(8192)), need - 1, nullptr, &msg) ==
+          cuda::Status::kWorkspaceTooSmall);
+  }
   b.batch = 255;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitDequant);
   b.batch = 256;
