@@ -2935,22 +2935,20 @@ class Gemm {
          << "ANYBCQ_CUDA_SM90A)";
       return fail(Status::kInvalidProblem);
     }
-    if (!a.row_bits && needs_fast_decode(a.path, a) && !fast_decode(w)) {
+    if (needs_fast_decode(a.path, a) && !fast_decode(w)) {
       os << "path " << to_string(a.path) << " needs every |alpha| < " << detail::ExpDecode<Element>::kAlphaLimit
-         << " with " << (std::is_same_v<Element, __half> ? "fp16" : "bf16") << " activations at batch " << a.batch
-         << ", p = " << a.bits << "; the weights' bound (alpha_max) is " << w.alpha_max
-         << " (DeviceWeights sets it; kAuto takes " << to_string(GemmPath::kDequantCublas) << " then)";
+         << " with " << (std::is_same_v<Element, __half> ? "fp16" : "bf16") << " activations at batch " << a.batch;
+      if (a.row_bits)
+        os << " (per-row precision)";
+      else
+        os << ", p = " << a.bits;
+      os << "; the weights' bound (alpha_max) is " << w.alpha_max << " (DeviceWeights sets it; kAuto takes "
+         << to_string(a.row_bits ? GemmPath::kSplitCublas : GemmPath::kDequantCublas) << " then)";
       return fail(Status::kInvalidProblem);
     }
     if ((a.path == GemmPath::kSplitDequant || a.path == GemmPath::kSplitCublas) && !a.row_bits) {
       os << "path " << to_string(a.path) << " takes per-row precision (row_bits); one precision per call takes "
          << to_string(a.path == GemmPath::kSplitDequant ? GemmPath::kFusedDequant : GemmPath::kDequantCublas);
-      return fail(Status::kInvalidProblem);
-    }
-    if (a.path == GemmPath::kSplitDequant && !fast_decode(w)) {
-      os << "path " << to_string(a.path) << " needs every |alpha| < " << detail::ExpDecode<Element>::kAlphaLimit
-         << " with " << (std::is_same_v<Element, __half> ? "fp16" : "bf16") << " activations; the weights' bound"
-         << " (alpha_max) is " << w.alpha_max << " (kAuto takes another per-row path then)";
       return fail(Status::kInvalidProblem);
     }
     if (a.row_bits && ((a.path == GemmPath::kFusedDequant && !dq_per_row(w)) || a.path == GemmPath::kDequantCublas ||
@@ -3016,9 +3014,13 @@ class Gemm {
     return a.batch <= detail::kBmmaMaxBatch && w.group != 64 && w.p_max() <= 4 && aligned_scales(w) &&
            detail::row_scales_fit<Scale>(w.p_min(), w.p_max(), w.beta != nullptr, w.group == 128 ? 2 : 1);
   }
+  //! Whether path p rebuilds Ŵ_p with the register dequantization for call a (so needs fast_decode()):
+  //! the precision split; one-precision calls on the warpgroup kernel and on fused-dq unless it takes the
+  //! planes as operands (the per-row modes of the other kernels keep the planes as operands).
   static bool needs_fast_decode(GemmPath p, const Arguments& a) {
-    return p == GemmPath::kWgmmaDequant || p == GemmPath::kSplitDequant ||
-           (p == GemmPath::kFusedDequant && !detail::dq_planes_as_operands(a.batch, a.bits));
+    return p == GemmPath::kSplitDequant ||
+           (!a.row_bits && (p == GemmPath::kWgmmaDequant ||
+                            (p == GemmPath::kFusedDequant && !detail::dq_planes_as_operands(a.batch, a.bits))));
   }
   //! Path a call takes: a.path if forced, else per-row precision → binary mma where bmma_per_row, the
   //! register-dequantizing kernel's per-row mode up to batch Tuning::kMaxRowBitsDqBatch where dq_per_row,
@@ -3148,8 +3150,7 @@ class Gemm {
     }
     if (path(a) == GemmPath::kFusedDequant) {
       // Per-row precision: one 8-row tile per block (planes as operands), all p_max planes in the template.
-      const index_t n_tiles = (a.batch + 7) / 8;
-      const int nt = n_tiles <= 1 || a.row_bits ? 1 : n_tiles <= 2 ? 2 : 4;
+      const int nt = a.row_bits ? 1 : dq_batch_tiles(a.batch);
       const int planes = a.row_bits ? a.weights.p_max() : a.bits;
       prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
       dq_shape(prm.row_tiles, prm.chunks, nt, planes, index_t(sm_count()), a.k_slices, prm.tm, prm.ks);
@@ -3187,26 +3188,16 @@ class Gemm {
       if (message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     }
-    if (!handle_ && cublasCreate(&handle_) != CUBLAS_STATUS_SUCCESS) {
-      if (message) *message = "anybcq::cuda::Gemm: cublasCreate failed";
-      return Status::kCublasError;
-    }
+    if (const Status s = cublas_on(stream, static_cast<char*>(workspace) + wbytes, message); s != Status::kSuccess)
+      return s;
     const float one = 1.0f, zero = 0.0f;
-    cublasStatus_t st = cublasSetStream(handle_, stream);
-    if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasSetWorkspace(handle_, static_cast<char*>(workspace) + wbytes, Tuning::kCublasWorkspace);
-    if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(a.weights.rows),
+    const cublasStatus_t st = cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(a.weights.rows),
                         static_cast<int>(a.batch), static_cast<int>(a.weights.cols), &one, wbuf,
                         detail::cuda_data_type<Element>(), static_cast<int>(a.weights.cols), a.x,
                         detail::cuda_data_type<Element>(), static_cast<int>(a.weights.cols), &zero, a.y,
                         detail::cuda_data_type<Element>(), static_cast<int>(a.weights.rows), CUBLAS_COMPUTE_32F,
                         CUBLAS_GEMM_DEFAULT);
-    if (st != CUBLAS_STATUS_SUCCESS) {
-      if (message) *message = std::string("anybcq::cuda::Gemm: cuBLAS failed: ") + cublasGetStatusString(st);
-      return Status::kCublasError;
-    }
-    return Status::kSuccess;
+    return cublas_status(st, message);
   }
 
   //! Create the cuBLAS handle now (outside any graph capture); run() creates it lazily otherwise.
@@ -3384,6 +3375,44 @@ class Gemm {
     });
   }
 
+  //! The cuBLAS handle (created here if initialize() was not called) on `stream`, with `cublas_ws`
+  //! (Tuning::kCublasWorkspace bytes) as its workspace.
+  Status cublas_on(cudaStream_t stream, void* cublas_ws, std::string* message) {
+    if (!handle_ && cublasCreate(&handle_) != CUBLAS_STATUS_SUCCESS) {
+      if (message) *message = "anybcq::cuda::Gemm: cublasCreate failed";
+      return Status::kCublasError;
+    }
+    cublasStatus_t st = cublasSetStream(handle_, stream);
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasSetWorkspace(handle_, cublas_ws, Tuning::kCublasWorkspace);
+    return cublas_status(st, message);
+  }
+  static Status cublas_status(cublasStatus_t st, std::string* message) {
+    if (st == CUBLAS_STATUS_SUCCESS) return Status::kSuccess;
+    if (message) *message = std::string("anybcq::cuda::Gemm: cuBLAS failed: ") + cublasGetStatusString(st);
+    return Status::kCublasError;
+  }
+
+  //! 8-row batch tiles per block of the one-precision register-dequantizing kernel (1, 2 or 4).
+  static int dq_batch_tiles(index_t batch) {
+    const index_t n_tiles = (batch + 7) / 8;
+    return n_tiles <= 1 ? 1 : n_tiles <= 2 ? 2 : 4;
+  }
+  //! Sorts a per-row call's rows by precision into seg (segment table) and order (detail::split_rows_kernel).
+  Status launch_split_rows(const Arguments& a, int* seg, int* order, cudaStream_t stream) {
+    const WeightsView& w = a.weights;
+    return launch_ex(detail::split_rows_kernel<Element>, {1, 1, 1}, detail::kSplitThreads, 0, a.pdl, stream,
+                     "precision split", a.row_bits, int(a.batch), w.p_min(), w.p_max(), seg, order, a.y, w.rows);
+  }
+  //! One-precision parameters (p) of a split per-row call, on precision p's segment of the table `seg`.
+  static detail::FusedParams<Scale> split_params(const Arguments& a, int p, const int* seg) {
+    Arguments ap = a;
+    ap.row_bits = nullptr;
+    ap.bits = p;
+    detail::FusedParams<Scale> prm = params(ap);
+    prm.seg = seg + 2 * p;
+    return prm;
+  }
+
   //! Precision split: split_rows_kernel sorts the rows by precision into the workspace (segment table, then
   //! the order), then the uniform register-dequantizing kernel runs once per precision the weights have,
   //! highest first (it reads the planes from memory, and the lower precisions find their planes in L2
@@ -3393,19 +3422,11 @@ class Gemm {
     const WeightsView& w = a.weights;
     int* seg = ws;
     int* order = ws + detail::kSplitSegInts;
-    if (const Status s = launch_ex(detail::split_rows_kernel<Element>, {1, 1, 1}, detail::kSplitThreads, 0, a.pdl, stream,
-                                   "precision split", a.row_bits, int(a.batch), w.p_min(), w.p_max(), seg, order, a.y,
-                                   w.rows);
-        s != Status::kSuccess)
+    if (const Status s = launch_split_rows(a, seg, order, stream); s != Status::kSuccess)
       return s;
-    const index_t n_tiles = (a.batch + 7) / 8;
-    const int nt = n_tiles <= 1 ? 1 : n_tiles <= 2 ? 2 : 4;
+    const int nt = dq_batch_tiles(a.batch);
     for (int p = w.p_max(); p >= w.p_min(); --p) {
-      Arguments ap = a;
-      ap.row_bits = nullptr;
-      ap.bits = p;
-      detail::FusedParams<Scale> prm = params(ap);
-      prm.seg = seg + 2 * p;
+      detail::FusedParams<Scale> prm = split_params(a, p, seg);
       prm.row_index = order;
       prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
       dq_shape(prm.row_tiles, prm.chunks, nt, p, index_t(sm_count()), a.k_slices, prm.tm, prm.ks);
@@ -3462,17 +3483,10 @@ class Gemm {
       if (message) *message = "anybcq::cuda::Gemm: " + last_error_;
       return s;
     };
-    if (const Status s = launch_ex(detail::split_rows_kernel<Element>, {1, 1, 1}, detail::kSplitThreads, 0, a.pdl, stream,
-                                   "precision split", a.row_bits, int(a.batch), w.p_min(), w.p_max(), seg, order, a.y,
-                                   w.rows);
-        s != Status::kSuccess)
+    if (const Status s = launch_split_rows(a, seg, order, stream); s != Status::kSuccess)
       return fail(s);
     for (int p = w.p_min(); p <= w.p_max(); ++p) {
-      Arguments ap = a;
-      ap.row_bits = nullptr;
-      ap.bits = p;
-      detail::FusedParams<Scale> prm = params(ap);
-      prm.seg = seg + 2 * p;
+      const detail::FusedParams<Scale> prm = split_params(a, p, seg);
       const index_t blocks = (prm.row_tiles * prm.chunks + Tuning::kDequantWarps - 1) / Tuning::kDequantWarps;
       Element* wp = reinterpret_cast<Element*>(ws + lay.w) + index_t(p - w.p_min()) * w.rows * w.cols;
       if (const Status s = launch_dequant(prm, p, !fast_decode(w), blocks, wp, stream); s != Status::kSuccess)
@@ -3482,25 +3496,16 @@ class Gemm {
                                 a.x, static_cast<const int*>(seg), static_cast<const int*>(order), sp);
         s != Status::kSuccess)
       return fail(s);
-    if (!handle_ && cublasCreate(&handle_) != CUBLAS_STATUS_SUCCESS) {
-      if (message) *message = "anybcq::cuda::Gemm: cublasCreate failed";
-      return Status::kCublasError;
-    }
+    if (const Status s = cublas_on(stream, ws + lay.cublas, message); s != Status::kSuccess) return s;
     const float one = 1.0f, zero = 0.0f;
-    cublasStatus_t st = cublasSetStream(handle_, stream);
-    if (st == CUBLAS_STATUS_SUCCESS) st = cublasSetWorkspace(handle_, ws + lay.cublas, Tuning::kCublasWorkspace);
-    if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasGemmBatchedEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.rows), static_cast<int>(lay.T),
+    const cublasStatus_t st = cublasGemmBatchedEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.rows), static_cast<int>(lay.T),
                                static_cast<int>(w.cols), &one, reinterpret_cast<const void* const*>(sp.a),
                                detail::cuda_data_type<Element>(), static_cast<int>(w.cols),
                                reinterpret_cast<const void* const*>(sp.b), detail::cuda_data_type<Element>(),
                                static_cast<int>(w.cols), &zero, reinterpret_cast<void* const*>(sp.c),
                                detail::cuda_data_type<Element>(), static_cast<int>(w.rows), static_cast<int>(lay.problems),
                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    if (st != CUBLAS_STATUS_SUCCESS) {
-      if (message) *message = std::string("anybcq::cuda::Gemm: cuBLAS failed: ") + cublasGetStatusString(st);
-      return Status::kCublasError;
-    }
+    if (const Status s = cublas_status(st, message); s != Status::kSuccess) return s;
     if (const Status s = launch(detail::split_scatter_kernel<Element>, a.batch, 256, 0, stream, "precision split scatter",
                                 static_cast<const int*>(seg), static_cast<const int*>(order), sp, a.y);
         s != Status::kSuccess)
