@@ -435,7 +435,7 @@ void per_row_precision() {
     for (auto& b : bits) b = pd(rng());
     return bits;
   };
-  // M not a multiple of 16 (auto: the register-dequantizing kernel's per-row mode up to batch 8, the
+  // M not a multiple of 16 (auto: the register-dequantizing kernel's per-row mode up to batch 16, the
   // precision split on it above, through cuBLAS from 256): the precision split (rows sorted on the device,
   // the uniform register-dequantizing kernel once per precision; 1, 2 and 4 batch tiles per block, several
   // batch blocks, more rows than one block scan takes) and the split through cuBLAS (runs of 64 rows), the
@@ -483,9 +483,11 @@ void per_row_precision() {
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes, split through cuBLAS", cuda::GemmPath::kSplitCublas);
     }
   }
-  // M a multiple of 16 with aligned scale tables: the binary-mma kernel at batch 1–8 (rows as mma columns
-  // up to 4, the 8-row batch tile above), also forced; group 256 and symmetric weights; and the register-
-  // dequantizing kernel forced on the same calls.
+  // M a multiple of 16 with aligned scale tables (auto: the binary-mma kernel at batch 1 and 2, the
+  // register-dequantizing kernel's per-row mode with the scale runs in its ring above): the binary-mma
+  // kernel forced at batch 1–8 (rows as mma columns up to 4, the 8-row batch tile above); group 256 and
+  // symmetric weights; the register-dequantizing kernel and the split forced on the same calls; and that
+  // kernel with every row at one precision, p_min to p_max (one instance of its loop per highest precision).
   for (const WeightCase c : {WeightCase{224, 1024, 128, 2, 4, false}, WeightCase{48, 768, 256, 1, 3, true},
                              WeightCase{32, 4160, 4160, 2, 4, false}}) {
     const auto wc = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
@@ -499,6 +501,10 @@ void per_row_precision() {
     }
     const std::vector<int> low(6, c.p_min);
     check_call<E>(wc, dwc, 6, 0, &low, "per-row, binary mma, all rows at p_min", cuda::GemmPath::kBinaryMma);
+    for (int p = c.p_min; p <= c.p_max; ++p) {
+      const std::vector<int> one(5, p);
+      check_call<E>(wc, dwc, 5, 0, &one, "per-row, register-dequantizing, one precision", cuda::GemmPath::kFusedDequant);
+    }
     const auto b7 = random_bits(7, c.p_min, c.p_max);
     for (int ks : {1, 2, 4, 8}) check_call<E>(wc, dwc, 7, 0, &b7, "per-row, binary mma, k slices", cuda::GemmPath::kBinaryMma, ks);
   }

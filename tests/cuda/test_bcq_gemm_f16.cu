@@ -23,16 +23,17 @@ TEST_CASE("f16 scales near and beyond the fast decode's range: the dispatcher an
 
 TEST_CASE("per-row precision: rows asking for a precision the weights lack come out NaN, others are right") {
   if (!have_gpu()) return;
-  // Group 64: the register-dequantizing kernel's per-row mode, and the two precision splits and the
-  // bit-serial kernel forced; M = 48,
-  // group 128: the binary-mma kernel.
+  // Group 64, M = 40: the register-dequantizing kernel's per-row mode with its scales read from global
+  // memory, and the two precision splits and the bit-serial kernel forced; M = 48, group 128: the same
+  // per-row mode with the scale runs in its ring (one loop per highest precision), and the binary-mma kernel
+  // forced; and a batch whose rows all ask for precisions the weights lack.
   struct Case {
     index_t M, g;
     cuda::GemmPath path;
   };
   for (const Case c : {Case{40, 64, cuda::GemmPath::kAuto}, Case{40, 64, cuda::GemmPath::kSplitDequant},
                        Case{40, 64, cuda::GemmPath::kFusedBitSerial}, Case{40, 64, cuda::GemmPath::kSplitCublas},
-                       Case{48, 128, cuda::GemmPath::kAuto}}) {
+                       Case{48, 128, cuda::GemmPath::kAuto}, Case{48, 128, cuda::GemmPath::kBinaryMma}}) {
     const index_t M = c.M;
     const auto w = random_weights(M, 256, c.g, 2, 3);
     const cuda::DeviceWeights<> dw(w);
@@ -68,6 +69,36 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
       den += ref[static_cast<std::size_t>(m)] * ref[static_cast<std::size_t>(m)];
     }
     CHECK(std::sqrt(num / den) < 2e-3);
+  }
+  for (const cuda::GemmPath path : {cuda::GemmPath::kAuto, cuda::GemmPath::kSplitDequant}) {
+    const index_t M = 48, K = 256, n = 5;
+    const auto w = random_weights(M, K, 128, 2, 3);
+    const cuda::DeviceWeights<> dw(w);
+    const std::vector<int> bits{7, 0, 1, 4, -3};
+    const auto x = random_x<__half>(n, K);
+    DeviceBuffer<__half> dx(static_cast<std::size_t>(n * K)), dy(static_cast<std::size_t>(n * M));
+    DeviceBuffer<int> db(bits.size());
+    dx.upload(x.data());
+    db.upload(bits.data());
+    std::vector<half_t> y0(static_cast<std::size_t>(n * M), to_half(1.0f));
+    dy.upload(y0.data());  // finite: every output must be written NaN
+    cuda::Gemm<__half> gemm;
+    cuda::Gemm<__half>::Arguments a;
+    a.weights = dw.view();
+    a.x = dx.ptr;
+    a.y = dy.ptr;
+    a.batch = n;
+    a.row_bits = db.ptr;
+    a.path = path;
+    INFO("all rows invalid, path ", cuda::to_string(cuda::Gemm<__half>::path(a)));
+    const std::size_t ws_bytes = cuda::Gemm<__half>::workspace_size(a);
+    DeviceBuffer<unsigned char> ws(ws_bytes);
+    REQUIRE(gemm.run(a, ws.ptr, ws_bytes, nullptr) == cuda::Status::kSuccess);
+    ANYBCQ_CUDA_CHECK(cudaDeviceSynchronize());
+    dy.download(y0.data());
+    int finite = 0;
+    for (const half_t v : y0) finite += std::isnan(to_float(v)) ? 0 : 1;
+    CHECK(finite == 0);
   }
 }
 
@@ -144,15 +175,17 @@ TEST_CASE("can_implement names what it cannot take") {
   b.weights.layout.rows = 41;
   CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kInvalidProblem);
   // Per-row precision (group 64, so not the binary-mma kernel): the register-dequantizing kernel's per-row
-  // mode up to batch 8 where p_max ≤ 4, the precision split on it up to batch 255, through cuBLAS from 256
-  // or where the fast decode does not hold; a forced one-precision path cannot take it, and the splits
-  // take nothing else.
+  // mode up to batch 16 where p_max ≤ 4 (it needs no fast decode), the precision split on it up to batch
+  // 255, through cuBLAS from 256 or where the fast decode does not hold; a forced one-precision path cannot
+  // take it, and the splits take nothing else.
   b = a;
   b.row_bits = reinterpret_cast<const int*>(std::uintptr_t(4096));
   CHECK(cuda::Gemm<__half>::can_implement(b).ok());
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
   CHECK(cuda::Gemm<__half>::workspace_size(b) == 0);
-  b.batch = 9;
+  b.batch = 16;
+  CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
+  b.batch = 17;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitDequant);
   CHECK(cuda::Gemm<__half>::workspace_size(b) > 0);
   {  // a workspace that is too small or not 16-byte aligned is refused before anything is launched
@@ -170,10 +203,10 @@ TEST_CASE("can_implement names what it cannot take") {
   b.batch = 256;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitCublas);
   CHECK(cuda::Gemm<__half>::workspace_size(b) > 2 * 40 * 256 * sizeof(__half));
-  b.batch = 9;
+  b.batch = 17;
   b.weights.alpha_max = 300.0f;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitCublas);
-  b.batch = 4;
+  b.batch = 16;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
   b.weights.alpha_max = 0.5f;
   for (const auto p : {cuda::GemmPath::kFusedBitSerial, cuda::GemmPath::kFusedDequant, cuda::GemmPath::kSplitDequant,

@@ -91,7 +91,8 @@ struct DefaultTuning {
   static constexpr int kWgMaxSplits = 8;       //!< … into at most this many slices
   static constexpr int kWgMinSplitChunks = 2;  //!< … of at least this many 256-column chunks each
   static constexpr int kDequantWarps = 8;     //!< warps per block of the dequantize kernel
-  static constexpr int kMaxRowBitsDqBatch = 8;  //!< per-row precision: the register-dequantizing kernel's per-row mode up to here
+  static constexpr int kMaxRowBitsBmmaBatch = 2;  //!< per-row precision: the binary-mma kernel up to here (where Gemm::bmma_per_row)
+  static constexpr int kMaxRowBitsDqBatch = 16;  //!< … then the register-dequantizing kernel's per-row mode up to here
   static constexpr int kMinSplitCublasBatch = 256;  //!< … the precision split through cuBLAS from here
   static constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;  //!< bytes handed to cuBLAS
 };
@@ -263,6 +264,19 @@ __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
 #endif
+}
+
+//! f(std::integral_constant<int, P>) with P = p clamped into 1 … kMax: a kernel's loop built for the number of
+//! planes a warp reads at run time (warp-uniform p), without a run-time branch per plane.
+template <int kMax, class F>
+__device__ __forceinline__ void with_planes_up_to(int p, F&& f) {
+  if constexpr (kMax > 1) {
+    if (p < kMax) {
+      with_planes_up_to<kMax - 1>(p, f);
+      return;
+    }
+  }
+  f(std::integral_constant<int, kMax>{});
 }
 
 //! Whether the register-dequantizing kernel gives the planes to the tensor cores as they are instead of
@@ -444,8 +458,14 @@ struct RowScaleRuns {
   }
   //! The same with e = off(p) + i given (callers keep off(p) of their rows' precisions).
   __device__ __forceinline__ float2 get_at(const uint4* src, int u, int e, int g) const {
-    const Scale* sp = reinterpret_cast<const Scale*>(src + (u * R + e) * kRun);
-    return make_float2(scale_to_float(sp[g]), scale_to_float(sp[g + 8]));
+    return pair(entries(src, u, e), 0, g);
+  }
+  //! Entry e of group u and those after it: pair(entries(src, u, off(p)), i, g) = get(src, u, p, i, g).
+  __device__ __forceinline__ const Scale* entries(const uint4* src, int u, int e) const {
+    return reinterpret_cast<const Scale*>(src + (u * R + e) * kRun);
+  }
+  __device__ __forceinline__ static float2 pair(const Scale* sp, int i, int g) {
+    return make_float2(scale_to_float(sp[16 * i + g]), scale_to_float(sp[16 * i + g + 8]));
   }
 };
 
@@ -1076,6 +1096,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     const RowScaleRuns<Scale> rsr(prm, kPlanes, ng, pmask);
     const bool ring_scales =
         mixed && prm.aligned_scales && row_scales_fit<Scale>(prm.scales.p_min, kPlanes, prm.beta != nullptr, ng);
+    const int poff[2] = {rsr.off(max(pc[0], 1)), rsr.off(max(pc[1], 1))};  // each column's first entry in a group's runs
     const index_t m_lo = rt * 16 + g;
 
     const int n_my = wk < chunks ? (chunks - wk + S - 1) / S : 0;
@@ -1104,187 +1125,205 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
       load_x(n_my > 0 ? wk * 256 + 64 : K, xq[1]);
     }
 
-    for (int i = 0; i < n_my; ++i) {
-      const int c = wk + i * S;
-      const int nw = min(4, (K - c * 256 + 63) >> 6);  // valid 64-column words in this chunk
-      const int grp0 = min(chunk_group(c), G - 1);
-      cp_async_wait<kStages - 2>();
-      __syncwarp();
-      const uint4* slot = ring + (i % kStages) * kStageU4;
-      uint4 q[kPlanes];
+    // The chunk loop, built for the kHi planes it multiplies: kPlanes, or per-row with the scale runs in the
+    // ring (kRing) the tile's p_hi (the same over the warp), one instance per count, so that no plane's mma
+    // sits behind a run-time branch. Per-row without the ring keeps one instance with run-time checks.
+    auto chunk_loop = [&](auto hi_c, auto ring_c) {
+      [[maybe_unused]] constexpr int kHi = decltype(hi_c)::value;
+      constexpr bool kRing = decltype(ring_c)::value;
+      auto reads = [&](int b) { return b < kHi && (kRing || b < p_hi); };  // plane b is read and multiplied
+      for (int i = 0; i < n_my; ++i) {
+        const int c = wk + i * S;
+        const int nw = min(4, (K - c * 256 + 63) >> 6);  // valid 64-column words in this chunk
+        const int grp0 = min(chunk_group(c), G - 1);
+        cp_async_wait<kStages - 2>();
+        __syncwarp();
+        const uint4* slot = ring + (i % kStages) * kStageU4;
+        uint4 q[kPlanes];
 #pragma unroll
-      for (int b = 0; b < kPlanes; ++b) q[b] = b < p_hi ? slot[b * 32 + lane] : make_uint4(0u, 0u, 0u, 0u);
-      // Pull the next chunk's activations into L1 now, so that the per-word loads below hit L1.
-      if (i + 1 < n_my) {
-        const int kn = (c + S) * 256;
+        for (int b = 0; b < kPlanes; ++b) q[b] = reads(b) ? slot[b * 32 + lane] : make_uint4(0u, 0u, 0u, 0u);
+        // Pull the next chunk's activations into L1 now, so that the per-word loads below hit L1.
+        if (i + 1 < n_my) {
+          const int kn = (c + S) * 256;
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
+          for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-          for (int w = 0; w < 4; ++w)
-            if (xr.valid(nt, kn + 64 * w)) prefetch_l1(xr.at(nt, kn + 64 * w));
-        // Per-row precision without the ring: the 16-row α/β runs the next chunk's folds read, spread over
-        // the lanes g, into L1.
-        if (mixed && !ring_scales) {
-          const int gq = min(chunk_group(c + S), G - 1), nbp = prm.beta ? 2 : 1;
+            for (int w = 0; w < 4; ++w)
+              if (xr.valid(nt, kn + 64 * w)) prefetch_l1(xr.at(nt, kn + 64 * w));
+          // Per-row precision without the ring: the 16-row α/β runs the next chunk's folds read, spread over
+          // the lanes g, into L1.
+          if (mixed && !kRing) {
+            const int gq = min(chunk_group(c + S), G - 1), nbp = prm.beta ? 2 : 1;
 #pragma unroll
-          for (int j = 0; j < 2; ++j) {
-            const int p = pc[j], items = ng * (p + nbp - 1);
-            for (int it = g; it < items; it += 8) {
-              const int u = it / (p + nbp - 1), b = it % (p + nbp - 1), grp = min(gq + u, G - 1);
-              prefetch_l1(b < p ? prm.alpha + prm.scales.alpha_offset(p, grp, b, rt * 16)
-                                : prm.beta + prm.scales.beta_offset(p, grp, rt * 16));
+            for (int j = 0; j < 2; ++j) {
+              const int p = pc[j], items = ng * (p + nbp - 1);
+              for (int it = g; it < items; it += 8) {
+                const int u = it / (p + nbp - 1), b = it % (p + nbp - 1), grp = min(gq + u, G - 1);
+                prefetch_l1(b < p ? prm.alpha + prm.scales.alpha_offset(p, grp, b, rt * 16)
+                                  : prm.beta + prm.scales.beta_offset(p, grp, rt * 16));
+              }
             }
           }
         }
-      }
-      // Column of the word that follows word w + 1 (w + 2 here, or in this warp's next chunk).
-      auto ahead = [&](int w) { return w + 2 < 4 ? c * 256 + 64 * (w + 2) : (i + 1 < n_my ? (c + S) * 256 + 64 * (w - 2) : K); };
-      DequantConsts<Element, kPlanes> dc;
-      // kSerial, end of a scale group (entry u of the slot's windows): fold C_i, L and H into acc[0].
-      auto serial_fold = [&](int u) {
-        const int grp = min(grp0 + u, G - 1);
-        if (mixed) {  // each column with its own α^p, β^p (zeros past p)
+        // Column of the word that follows word w + 1 (w + 2 here, or in this warp's next chunk).
+        auto ahead = [&](int w) { return w + 2 < 4 ? c * 256 + 64 * (w + 2) : (i + 1 < n_my ? (c + S) * 256 + 64 * (w - 2) : K); };
+        [[maybe_unused]] DequantConsts<Element, kPlanes> dc;  // (the rebuild only)
+        // kSerial, end of a scale group (entry u of the slot's windows): fold C_i, L and H into acc[0].
+        auto serial_fold = [&](int u) {
+          const int grp = min(grp0 + u, G - 1);
+          if (mixed) {  // each column with its own α^p, β^p (zeros past p)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+              if (pc[j] == 0) continue;
+              float alo[kPlanes], ahi[kPlanes], blo = 0.0f, bhi = 0.0f, vlo = 0.0f, vhi = 0.0f, slo = 0.0f, shi = 0.0f;
+              if (kRing) {  // entries b of precision pc[j]: one address, the planes at fixed offsets from it
+                // (opaque: hoisting each column's and group's addresses out of the loop spilled registers)
+                const Scale* sp = rsr.entries(slot + kPlanes * 32, u, int(opaque(std::uint32_t(poff[j]))));
+#pragma unroll
+                for (int b = 0; b < kPlanes; ++b) {
+                  const float2 a = b < kHi && b < pc[j] ? rsr.pair(sp, b, g) : make_float2(0.0f, 0.0f);
+                  alo[b] = a.x;
+                  ahi[b] = a.y;
+                }
+                if (prm.beta) {
+                  const float2 be = rsr.pair(sp, pc[j], g);
+                  blo = be.x;
+                  bhi = be.y;
+                }
+              } else {
+                load_scales(prm, pc[j], grp, m_lo, alo, blo);
+                load_scales(prm, pc[j], grp, m_lo + 8, ahi, bhi);
+              }
+#pragma unroll
+              for (int b = 0; b < kHi; ++b) {
+                vlo = fmaf(alo[b], pacc[b][j], vlo);
+                vhi = fmaf(ahi[b], pacc[b][2 + j], vhi);
+                slo += alo[b];
+                shi += ahi[b];
+              }
+              const float L = lh[j], H = lh[2 + j], o0 = blo - slo, o1 = bhi - shi;
+              acc[0][0][j] += fmaf(2.0f, vlo, fmaf(fmaf(-32.0f, slo, o0), L, fmaf(-8.0f, slo, o0) * H));
+              acc[0][0][2 + j] += fmaf(2.0f, vhi, fmaf(fmaf(-16.0f, shi, o1), L, fmaf(-4.0f, shi, o1) * H));
+            }
+            return;
+          }
+          // Entry b (α_b, or β for b = p) of rows g and g + 8; aligned runs start at their window (no offset to compute).
+          auto fold_scales = [&](int b) {
+            if (runs.aligned) return aligned_window_scales<kPlanes, Scale>(slot + kPlanes * 32, u, b, g);
+            return window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
+          };
+          float sa0 = 0.0f, sa1 = 0.0f, v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+          for (int b = 0; b < kSP; ++b) {
+            const float2 al = fold_scales(b);
+            sa0 += al.x;
+            sa1 += al.y;
+#pragma unroll
+            for (int c = 0; c < 4; ++c) v[c] = fmaf(c < 2 ? al.x : al.y, pacc[b][c], v[c]);
+          }
+          const float2 be = prm.beta ? fold_scales(kPlanes) : make_float2(0.0f, 0.0f);
+          const float o0 = be.x - sa0, o1 = be.y - sa1;
+          const float kl0 = fmaf(-32.0f, sa0, o0), kh0 = fmaf(-8.0f, sa0, o0);  // rows g: c_lo = 16, c_hi = 4
+          const float kl1 = fmaf(-16.0f, sa1, o1), kh1 = fmaf(-4.0f, sa1, o1);  // rows g + 8: 8 and 2
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
-            if (pc[j] == 0) continue;
-            float alo[kPlanes], ahi[kPlanes], blo = 0.0f, bhi = 0.0f, vlo = 0.0f, vhi = 0.0f, slo = 0.0f, shi = 0.0f;
-            if (ring_scales) {
+            const float L = lh[j], H = lh[2 + j];
+            acc[0][0][j] += fmaf(2.0f, v[j], fmaf(kl0, L, kh0 * H));
+            acc[0][0][2 + j] += fmaf(2.0f, v[2 + j], fmaf(kl1, L, kh1 * H));
+          }
+        };
+        // Word w of the chunk: scales at the first word of a group, then four dequantize + mma steps. kSerial:
+        // four steps of p + 1 mma, the sums folded after every odd word (twice a chunk also for groups of 256
+        // or more, which leaves even words to start from zero: the first mma of words 0 and 2 takes no
+        // accumulator, so that the sums need no clearing), after every word for g = 64 and after the last
+        // valid word; a fold after an even word clears the sums for the next word.
+        auto run_word = [&](int w, const std::uint32_t(&xb)[NT][8]) {
+          const int u = w >> fold_shift;
+          std::uint32_t words[kPlanes];
+#pragma unroll
+          for (int b = 0; b < kPlanes; ++b) words[b] = component(q[b], w);
+          if constexpr (kSerial) {
+#pragma unroll
+            for (int s = 0; s < 4; ++s) {
+              const bool first = s == 0 && (w & 1) == 0;  // constant wherever run_word is unrolled
+              if (first)
+                mma16816_first<Element>(lh, alh, xb[0][2 * s], xb[0][2 * s + 1]);
+              else
+                mma16816<Element>(lh, alh, xb[0][2 * s], xb[0][2 * s + 1]);
 #pragma unroll
               for (int b = 0; b < kPlanes; ++b) {
-                const float2 a = b < pc[j] ? rsr.get(slot + kPlanes * 32, u, pc[j], b, g) : make_float2(0.0f, 0.0f);
-                alo[b] = a.x;
-                ahi[b] = a.y;
+                if (!reads(b)) continue;  // per-row precision: above every row's p
+                const std::uint32_t wv = align_step<OperandBits<Element>::kPos>(words[b], s);
+                std::uint32_t a[4];
+#pragma unroll
+                for (int r = 0; r < 4; ++r) a[r] = and_or(wv, dmask[r], dbase[r]);
+                if (first)
+                  mma16816_first<Element>(pacc[b], a, xb[0][2 * s], xb[0][2 * s + 1]);
+                else
+                  mma16816<Element>(pacc[b], a, xb[0][2 * s], xb[0][2 * s + 1]);
               }
-              if (prm.beta) {
-                const float2 be = rsr.get(slot + kPlanes * 32, u, pc[j], pc[j], g);
-                blo = be.x;
-                bhi = be.y;
-              }
-            } else {
-              load_scales(prm, pc[j], grp, m_lo, alo, blo);
-              load_scales(prm, pc[j], grp, m_lo + 8, ahi, bhi);
             }
-#pragma unroll
-            for (int b = 0; b < kPlanes; ++b) {
-              vlo = fmaf(alo[b], pacc[b][j], vlo);
-              vhi = fmaf(ahi[b], pacc[b][2 + j], vhi);
-              slo += alo[b];
-              shi += ahi[b];
+            if ((w & 1) || w + 1 == nw || fold_shift == 0) {
+              serial_fold(u);
+              if ((w & 1) == 0) clear_serial();
             }
-            const float L = lh[j], H = lh[2 + j], o0 = blo - slo, o1 = bhi - shi;
-            acc[0][0][j] += fmaf(2.0f, vlo, fmaf(fmaf(-32.0f, slo, o0), L, fmaf(-8.0f, slo, o0) * H));
-            acc[0][0][2 + j] += fmaf(2.0f, vhi, fmaf(fmaf(-16.0f, shi, o1), L, fmaf(-4.0f, shi, o1) * H));
-          }
-          return;
-        }
-        // Entry b (α_b, or β for b = p) of rows g and g + 8; aligned runs start at their window (no offset to compute).
-        auto fold_scales = [&](int b) {
-          if (runs.aligned) return aligned_window_scales<kPlanes, Scale>(slot + kPlanes * 32, u, b, g);
-          return window_scales<kPlanes>(slot + kPlanes * 32, runs, u, grp, b, g);
-        };
-        float sa0 = 0.0f, sa1 = 0.0f, v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+          } else {
+            if ((w & ((1 << fold_shift) - 1)) == 0)  // first word of a group: its scales from the ring
+              window_consts(slot + kPlanes * 32, runs, u, min(grp0 + u, G - 1), g, prm.beta != nullptr, dc);
 #pragma unroll
-        for (int b = 0; b < kSP; ++b) {
-          const float2 al = fold_scales(b);
-          sa0 += al.x;
-          sa1 += al.y;
-#pragma unroll
-          for (int c = 0; c < 4; ++c) v[c] = fmaf(c < 2 ? al.x : al.y, pacc[b][c], v[c]);
-        }
-        const float2 be = prm.beta ? fold_scales(kPlanes) : make_float2(0.0f, 0.0f);
-        const float o0 = be.x - sa0, o1 = be.y - sa1;
-        const float kl0 = fmaf(-32.0f, sa0, o0), kh0 = fmaf(-8.0f, sa0, o0);  // rows g: c_lo = 16, c_hi = 4
-        const float kl1 = fmaf(-16.0f, sa1, o1), kh1 = fmaf(-4.0f, sa1, o1);  // rows g + 8: 8 and 2
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          const float L = lh[j], H = lh[2 + j];
-          acc[0][0][j] += fmaf(2.0f, v[j], fmaf(kl0, L, kh0 * H));
-          acc[0][0][2 + j] += fmaf(2.0f, v[2 + j], fmaf(kl1, L, kh1 * H));
-        }
-      };
-      // Word w of the chunk: scales at the first word of a group, then four dequantize + mma steps. kSerial:
-      // four steps of p + 1 mma, the sums folded after every odd word (twice a chunk also for groups of 256
-      // or more, which leaves even words to start from zero: the first mma of words 0 and 2 takes no
-      // accumulator, so that the sums need no clearing), after every word for g = 64 and after the last
-      // valid word; a fold after an even word clears the sums for the next word.
-      auto run_word = [&](int w, const std::uint32_t(&xb)[NT][8]) {
-        const int u = w >> fold_shift;
-        std::uint32_t words[kPlanes];
-#pragma unroll
-        for (int b = 0; b < kPlanes; ++b) words[b] = component(q[b], w);
-        if constexpr (kSerial) {
-#pragma unroll
-          for (int s = 0; s < 4; ++s) {
-            const bool first = s == 0 && (w & 1) == 0;  // constant wherever run_word is unrolled
-            if (first)
-              mma16816_first<Element>(lh, alh, xb[0][2 * s], xb[0][2 * s + 1]);
-            else
-              mma16816<Element>(lh, alh, xb[0][2 * s], xb[0][2 * s + 1]);
-#pragma unroll
-            for (int b = 0; b < kPlanes; ++b) {
-              if (b >= p_hi) continue;  // per-row precision: above every row's p
-              const std::uint32_t wv = align_step<OperandBits<Element>::kPos>(words[b], s);
+            for (int s = 0; s < 4; ++s) {
               std::uint32_t a[4];
+              dequant_step<Element, kPlanes>(words, s, dc, a);
 #pragma unroll
-              for (int r = 0; r < 4; ++r) a[r] = and_or(wv, dmask[r], dbase[r]);
-              if (first)
-                mma16816_first<Element>(pacc[b], a, xb[0][2 * s], xb[0][2 * s + 1]);
-              else
-                mma16816<Element>(pacc[b], a, xb[0][2 * s], xb[0][2 * s + 1]);
+              for (int nt = 0; nt < NT; ++nt) mma16816<Element>(acc[s % kCh][nt], a, xb[nt][2 * s], xb[nt][2 * s + 1]);
             }
           }
-          if ((w & 1) || w + 1 == nw || fold_shift == 0) {
-            serial_fold(u);
-            if ((w & 1) == 0) clear_serial();
-          }
-        } else {
-          if ((w & ((1 << fold_shift) - 1)) == 0)  // first word of a group: its scales from the ring
-            window_consts(slot + kPlanes * 32, runs, u, min(grp0 + u, G - 1), g, prm.beta != nullptr, dc);
-#pragma unroll
-          for (int s = 0; s < 4; ++s) {
-            std::uint32_t a[4];
-            dequant_step<Element, kPlanes>(words, s, dc, a);
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt) mma16816<Element>(acc[s % kCh][nt], a, xb[nt][2 * s], xb[nt][2 * s + 1]);
-          }
-        }
-      };
-      bool whole = false;
-      if constexpr (kPrefetchX) {
-        if (nw == 4) {  // whole chunk: each word's activations are used in place, then the buffer takes word w + 2
-          whole = true;
-          // Unrolled by hand: with a rolled loop xq[w & 1] would go to local memory.
-          auto whole_word = [&](auto wc) {
-            constexpr int w = decltype(wc)::value;
-            run_word(w, xq[w & 1]);
-            load_x(ahead(w), xq[w & 1]);
-          };
-          whole_word(std::integral_constant<int, 0>{});
-          whole_word(std::integral_constant<int, 1>{});
-          whole_word(std::integral_constant<int, 2>{});
-          whole_word(std::integral_constant<int, 3>{});
-        }
-      }
-      if (!whole) {
-#pragma unroll
-        for (int w = 0; w < 4; ++w) {
-          if (w < nw) {
-            std::uint32_t xb[NT][8];
-            if constexpr (kPrefetchX) {
-#pragma unroll
-              for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-                for (int e = 0; e < 8; ++e) xb[nt][e] = xq[w & 1][nt][e];
+        };
+        bool whole = false;
+        if constexpr (kPrefetchX) {
+          if (nw == 4) {  // whole chunk: each word's activations are used in place, then the buffer takes word w + 2
+            whole = true;
+            // Unrolled by hand: with a rolled loop xq[w & 1] would go to local memory.
+            auto whole_word = [&](auto wc) {
+              constexpr int w = decltype(wc)::value;
+              run_word(w, xq[w & 1]);
               load_x(ahead(w), xq[w & 1]);
-            } else {
-              load_x(c * 256 + 64 * w, xb);
-            }
-            run_word(w, xb);
+            };
+            whole_word(std::integral_constant<int, 0>{});
+            whole_word(std::integral_constant<int, 1>{});
+            whole_word(std::integral_constant<int, 2>{});
+            whole_word(std::integral_constant<int, 3>{});
           }
         }
+        if (!whole) {
+#pragma unroll
+          for (int w = 0; w < 4; ++w) {
+            if (w < nw) {
+              std::uint32_t xb[NT][8];
+              if constexpr (kPrefetchX) {
+#pragma unroll
+                for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                  for (int e = 0; e < 8; ++e) xb[nt][e] = xq[w & 1][nt][e];
+                load_x(ahead(w), xq[w & 1]);
+              } else {
+                load_x(c * 256 + 64 * w, xb);
+              }
+              run_word(w, xb);
+            }
+          }
+        }
+        __syncwarp();
+        issue(i + kStages - 1);  // refills the slot read in the previous iteration
       }
-      __syncwarp();
-      issue(i + kStages - 1);  // refills the slot read in the previous iteration
+    };
+    if constexpr (mixed) {
+      if (ring_scales)
+        with_planes_up_to<kPlanes>(p_hi, [&](auto hi_c) { chunk_loop(hi_c, std::true_type{}); });
+      else
+        chunk_loop(std::integral_constant<int, kPlanes>{}, std::false_type{});
+    } else {
+      chunk_loop(std::integral_constant<int, kPlanes>{}, std::false_type{});
     }
     cp_async_wait<0>();
   }
@@ -3022,8 +3061,9 @@ class Gemm {
            (!a.row_bits && (p == GemmPath::kWgmmaDequant ||
                             (p == GemmPath::kFusedDequant && !detail::dq_planes_as_operands(a.batch, a.bits))));
   }
-  //! Path a call takes: a.path if forced, else per-row precision → binary mma where bmma_per_row, the
-  //! register-dequantizing kernel's per-row mode up to batch Tuning::kMaxRowBitsDqBatch where dq_per_row,
+  //! Path a call takes: a.path if forced, else per-row precision → binary mma up to batch
+  //! Tuning::kMaxRowBitsBmmaBatch where bmma_per_row, the register-dequantizing kernel's per-row mode up to
+  //! batch Tuning::kMaxRowBitsDqBatch where dq_per_row,
   //! the precision split through cuBLAS from batch Tuning::kMinSplitCublasBatch or where the fast decode
   //! does not hold, else the precision split on the register-dequantizing kernel (H200, rows at p = 2, 3, 4:
   //! docs/perf/gpu.md); group ≥ 128 and batch ≤
@@ -3034,7 +3074,7 @@ class Gemm {
   static GemmPath path(const Arguments& a) {
     if (a.path != GemmPath::kAuto) return a.path;
     if (a.row_bits)
-      return bmma_per_row(a) ? GemmPath::kBinaryMma
+      return a.batch <= Tuning::kMaxRowBitsBmmaBatch && bmma_per_row(a) ? GemmPath::kBinaryMma
              : a.batch <= Tuning::kMaxRowBitsDqBatch && dq_per_row(a.weights)
                  ? GemmPath::kFusedDequant
              : a.batch >= Tuning::kMinSplitCublasBatch || !fast_decode(a.weights) ? GemmPath::kSplitCublas
