@@ -421,6 +421,18 @@ template <class Scale>
 __host__ __device__ constexpr bool row_scales_fit(int p_lo, int p_top, bool beta, int ng) {
   return row_scale_pieces<Scale>(p_lo, p_top, beta, ng) <= 4 * (p_top + 1) * scale_window<Scale>();
 }
+//! One 16-byte piece of a group's copied scale runs (RowScaleRuns::fill): its source at scale group 0 and
+//! row 0 (elements from prm.alpha, or prm.beta when the kBeta bit of info is set), the elements from one
+//! group's piece to the next, and in info its index in a group's area (bits 0–15) and its precision
+//! (bits 16–23).
+struct RowScalePiece {
+  long long base;
+  int stride, info;
+  static constexpr int kBeta = 1 << 24;
+};
+//! Pieces a kernel's table of them holds: every per-row mode takes p_max ≤ 4, so at most 14 runs of 4 pieces.
+constexpr int kRowScalePieces = 64;
+
 template <class Scale>
 struct RowScaleRuns {
   static constexpr int kRun = int(sizeof(Scale));  // 16-byte pieces per 16-row run
@@ -429,27 +441,38 @@ struct RowScaleRuns {
       : p_lo(prm.scales.p_min), nbp(prm.beta ? 1 : 0), R(row_scale_off(prm.scales.p_min, prm.beta ? 1 : 0, p_top + 1)),
         ng(ng_), pmask(pmask_) {}
   __device__ __forceinline__ int off(int p) const { return row_scale_off(p_lo, nbp, p); }
-  //! cp.async copies of tile rt's runs for the chunk whose first group is grp0 (precisions not asked for
-  //! are skipped; groups past G become zeros). (Keeping each lane's piece offsets and sources in registers
-  //! instead cost the register-dequantizing kernel spilled registers and 5–26% more time.)
-  __device__ __forceinline__ void copy(uint4* dst, const FusedParams<Scale>& prm, index_t rt, int grp0, int G, int lane) const {
-    const int RK = R * kRun;
-    for (int L = lane; L < ng * RK; L += 32) {
-      int u = 0, rem = L;  // (u, e, j) of piece L without a division by the run-time R (ng ≤ 4)
-      while (rem >= RK) {
-        rem -= RK;
-        ++u;
-      }
-      const int e = rem / kRun, j = rem % kRun;  // kRun: a power of two known at compile time
+  //! The pieces of a group's runs of every precision p_lo … p_top, once per block (all its threads; the
+  //! caller synchronizes before copy_pieces reads it): R·kRun ≤ kRowScalePieces entries.
+  __device__ __forceinline__ void fill(RowScalePiece* tab, const FusedParams<Scale>& prm) const {
+    constexpr int kPer = 16 / int(sizeof(Scale));  // elements per piece
+    for (int L = int(threadIdx.x); L < R * kRun; L += int(blockDim.x)) {
+      const int e = L / kRun, j = L % kRun;
       int p = p_lo;
       while (e >= off(p + 1)) ++p;
-      if (!((pmask >> p) & 1)) continue;
-      const int i = e - off(p), grp = grp0 + u;
-      const bool ok = grp < G;
-      const Scale* src = !ok     ? prm.alpha
-                         : i < p ? prm.alpha + prm.scales.alpha_offset(p, grp, i, rt * 16)
-                                 : prm.beta + prm.scales.beta_offset(p, grp, rt * 16);
-      cp_async16_zfill(dst + (u * R + e) * kRun + j, reinterpret_cast<const uint4*>(src) + (ok ? j : 0), ok ? 16 : 0);
+      const int i = e - off(p);
+      RowScalePiece d;
+      d.info = L | (p << 16) | (i < p ? 0 : RowScalePiece::kBeta);
+      d.base = (i < p ? prm.scales.alpha_offset(p, 0, i, 0) : prm.scales.beta_offset(p, 0, 0)) + j * kPer;
+      d.stride = int(i < p ? index_t(p) * prm.M : prm.M);
+      tab[L] = d;
+    }
+  }
+  //! cp.async copies of tile rt's runs for the chunk whose first group is grp0 (precisions not in pmask are
+  //! skipped; groups past G become zeros), from the table of fill(): per piece one 16-byte shared-memory
+  //! load and a cp.async per group. (Finding each piece's group and precision per chunk instead took 13–20%
+  //! of the per-row kernels' instructions; keeping the lanes' piece sources in registers spilled.)
+  __device__ __forceinline__ void copy_pieces(uint4* dst, const RowScalePiece* tab, const FusedParams<Scale>& prm,
+                                              index_t rt, int grp0, int G, int lane) const {
+    const int RK = R * kRun;
+    for (int L = lane; L < RK; L += 32) {
+      const RowScalePiece d = tab[L];
+      if (!((pmask >> ((d.info >> 16) & 0xFF)) & 1)) continue;
+      const Scale* src = ((d.info & RowScalePiece::kBeta) ? prm.beta : prm.alpha) + (d.base + rt * 16 + index_t(grp0) * d.stride);
+      uint4* to = dst + (d.info & 0xFFFF);
+      for (int u = 0; u < ng; ++u, src += d.stride, to += RK) {
+        const bool ok = grp0 + u < G;
+        cp_async16_zfill(to, ok ? static_cast<const void*>(src) : prm.alpha, ok ? 16 : 0);
+      }
     }
   }
   //! Entry i (α_i, or β for i = p) of precision p, group u, rows g and g + 8, from the copied area.
@@ -1041,6 +1064,16 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     }
   }
 
+  // Per-row precision: the table of the scale-run pieces the ring copies take (RowScaleRuns::fill), once per block.
+  const RowScalePiece* pieces = nullptr;
+  if constexpr (mixed) {
+    static_assert(row_scale_off(1, 1, kPlanes + 1) * int(sizeof(Scale)) <= kRowScalePieces, "scale-run piece table");
+    __shared__ RowScalePiece piece_tab[kRowScalePieces];
+    RowScaleRuns<Scale>(prm, kPlanes, 4 >> prm.fold_shift(), 0).fill(piece_tab, prm);
+    pieces = piece_tab;
+    __syncthreads();
+  }
+
   // kCh independent accumulator chains (mma step s feeds chain s mod kCh), added in a fixed order.
   constexpr int kCh = NT <= 2 ? 2 : 1;
   float acc[kCh][NT][4];
@@ -1110,7 +1143,7 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
         if (!mixed)
           copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, min(chunk_group(cc), G - 1), ng, nb, G, prm.planes, lane);
         else if (ring_scales)
-          rsr.copy(slot + kPlanes * 32, prm, rt, min(chunk_group(cc), G - 1), G, lane);
+          rsr.copy_pieces(slot + kPlanes * 32, pieces, prm, rt, min(chunk_group(cc), G - 1), G, lane);
       }
       cp_async_commit();
     };
@@ -2010,6 +2043,15 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   const TileScaleRuns<Scale> runs(prm, live ? rt : 0, P);
   const int ng = 4 >> prm.fold_shift();  // scale groups per chunk: 2 for g = 128, else 1
   const int nb = P + (prm.beta ? 1 : 0);
+  // Per-row precision: the table of the scale-run pieces the ring copies take (RowScaleRuns::fill), once per block.
+  const RowScalePiece* pieces = nullptr;
+  if constexpr (kRowBits) {
+    static_assert(row_scale_off(1, 1, P + 1) * int(sizeof(Scale)) <= kRowScalePieces, "scale-run piece table");
+    __shared__ RowScalePiece piece_tab[kRowScalePieces];
+    RowScaleRuns<Scale>(prm, P, ng, 0).fill(piece_tab, prm);
+    pieces = piece_tab;
+    __syncthreads();
+  }
   const int G = int(prm.scales.groups);
   const int n_my = live && wk < chunks ? (chunks - wk + S - 1) / S : 0;
   constexpr int kWin = scale_window<Scale>();
@@ -2070,7 +2112,7 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
       for (int b = 0; b < P; ++b)
         if (!kRowBits || b < p_hi) cp_async16(slot + b * 32 + lane, wsrc + b * plane_stride);
       if constexpr (kRowBits) {
-        rsr.copy(slot + P * 32, prm, rt, min(group_of_column(prm, wc * 256), G - 1), G, lane);
+        rsr.copy_pieces(slot + P * 32, pieces, prm, rt, min(group_of_column(prm, wc * 256), G - 1), G, lane);
       } else if constexpr (!kFast) {
         copy_scale_windows<P>(slot + P * 32, runs, min(group_of_column(prm, wc * 256), G - 1), ng, nb, G, prm.planes, lane);
       } else if (my_dst >= 0) {
