@@ -475,15 +475,12 @@ struct RowScaleRuns {
       }
     }
   }
-  //! Entry i (α_i, or β for i = p) of precision p, group u, rows g and g + 8, from the copied area.
-  __device__ __forceinline__ float2 get(const uint4* src, int u, int p, int i, int g) const {
-    return get_at(src, u, off(p) + i, g);
-  }
-  //! The same with e = off(p) + i given (callers keep off(p) of their rows' precisions).
+  //! Entry e = off(p) + i (α_i of precision p, or β for i = p) of group u, rows g and g + 8, from the copied
+  //! area (callers keep off(p) of their rows' precisions).
   __device__ __forceinline__ float2 get_at(const uint4* src, int u, int e, int g) const {
     return pair(entries(src, u, e), 0, g);
   }
-  //! Entry e of group u and those after it: pair(entries(src, u, off(p)), i, g) = get(src, u, p, i, g).
+  //! Entry e of group u and those after it: pair(entries(src, u, off(p)), i, g) = get_at(src, u, off(p) + i, g).
   __device__ __forceinline__ const Scale* entries(const uint4* src, int u, int e) const {
     return reinterpret_cast<const Scale*>(src + (u * R + e) * kRun);
   }
