@@ -31,6 +31,23 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
     index_t M, g;
     cuda::GemmPath path;
   };
+  // One per-row call (rows' precisions in db) on path, synchronized.
+  auto per_row_call = [](const cuda::DeviceWeights<>& dw, const DeviceBuffer<__half>& dx, DeviceBuffer<__half>& dy,
+                         const DeviceBuffer<int>& db, index_t n, cuda::GemmPath path) {
+    cuda::Gemm<__half> gemm;
+    cuda::Gemm<__half>::Arguments a;
+    a.weights = dw.view();
+    a.x = dx.ptr;
+    a.y = dy.ptr;
+    a.batch = n;
+    a.row_bits = db.ptr;
+    a.path = path;
+    INFO("path ", cuda::to_string(cuda::Gemm<__half>::path(a)));
+    const std::size_t ws_bytes = cuda::Gemm<__half>::workspace_size(a);
+    DeviceBuffer<unsigned char> ws(ws_bytes);
+    REQUIRE(gemm.run(a, ws.ptr, ws_bytes, nullptr) == cuda::Status::kSuccess);
+    ANYBCQ_CUDA_CHECK(cudaDeviceSynchronize());
+  };
   for (const Case c : {Case{40, 64, cuda::GemmPath::kAuto}, Case{40, 64, cuda::GemmPath::kSplitDequant},
                        Case{40, 64, cuda::GemmPath::kFusedBitSerial}, Case{40, 64, cuda::GemmPath::kSplitCublas},
                        Case{48, 128, cuda::GemmPath::kAuto}, Case{48, 128, cuda::GemmPath::kBinaryMma}}) {
@@ -45,19 +62,8 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
     dx.upload(x.data());
     db.upload(bits.data());
     dy.poison();
-    cuda::Gemm<__half> gemm;
-    cuda::Gemm<__half>::Arguments a;
-    a.weights = dw.view();
-    a.x = dx.ptr;
-    a.y = dy.ptr;
-    a.batch = n;
-    a.row_bits = db.ptr;
-    a.path = c.path;
-    INFO("M = ", M, ", path ", cuda::to_string(cuda::Gemm<__half>::path(a)));
-    const std::size_t ws_bytes = cuda::Gemm<__half>::workspace_size(a);
-    DeviceBuffer<unsigned char> ws(ws_bytes);
-    REQUIRE(gemm.run(a, ws.ptr, ws_bytes, nullptr) == cuda::Status::kSuccess);
-    ANYBCQ_CUDA_CHECK(cudaDeviceSynchronize());
+    CAPTURE(M);
+    per_row_call(dw, dx, dy, db, n, c.path);
     std::vector<half_t> y(static_cast<std::size_t>(n * M));
     dy.download(y.data());
     for (index_t m = 0; m < M; ++m) CHECK(std::isnan(to_float(y[static_cast<std::size_t>(M + m)])));
@@ -82,19 +88,8 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
     db.upload(bits.data());
     std::vector<half_t> y0(static_cast<std::size_t>(n * M), to_half(1.0f));
     dy.upload(y0.data());  // finite: every output must be written NaN
-    cuda::Gemm<__half> gemm;
-    cuda::Gemm<__half>::Arguments a;
-    a.weights = dw.view();
-    a.x = dx.ptr;
-    a.y = dy.ptr;
-    a.batch = n;
-    a.row_bits = db.ptr;
-    a.path = path;
-    INFO("all rows invalid, path ", cuda::to_string(cuda::Gemm<__half>::path(a)));
-    const std::size_t ws_bytes = cuda::Gemm<__half>::workspace_size(a);
-    DeviceBuffer<unsigned char> ws(ws_bytes);
-    REQUIRE(gemm.run(a, ws.ptr, ws_bytes, nullptr) == cuda::Status::kSuccess);
-    ANYBCQ_CUDA_CHECK(cudaDeviceSynchronize());
+    INFO("all rows invalid");
+    per_row_call(dw, dx, dy, db, n, path);
     dy.download(y0.data());
     int finite = 0;
     for (const half_t v : y0) finite += std::isnan(to_float(v)) ? 0 : 1;
