@@ -494,7 +494,7 @@ void per_row_precision() {
     const cuda::DeviceWeights<> dwc(wc);
     for (index_t n : {1, 2, 3, 4, 5, 8}) {
       const auto bits = random_bits(n, c.p_min, c.p_max);
-      check_call<E>(wc, dwc, n, 0, &bits, "per-row, binary mma (auto)");
+      check_call<E>(wc, dwc, n, 0, &bits, "per-row, aligned scale tables (auto)");
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, binary mma", cuda::GemmPath::kBinaryMma);
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, register-dequantizing", cuda::GemmPath::kFusedDequant);
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, split", cuda::GemmPath::kSplitDequant);
