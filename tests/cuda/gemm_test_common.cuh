@@ -508,6 +508,52 @@ void per_row_precision() {
     const auto b7 = random_bits(7, c.p_min, c.p_max);
     for (int ks : {1, 2, 4, 8}) check_call<E>(wc, dwc, 7, 0, &b7, "per-row, binary mma, k slices", cuda::GemmPath::kBinaryMma, ks);
   }
+  // The precision split gives each row the one-precision call's result for that row, bit for bit (the uniform
+  // register-dequantizing kernel at the same batch tile and K split, on the row's precision): 2 and 4 batch
+  // tiles per block.
+  {
+    const auto wc = random_weights(224, 1024, 128, 2, 4);
+    const cuda::DeviceWeights<> dwc(wc);
+    for (index_t n : {12, 40}) {
+      const index_t M = wc.rows(), K = wc.cols();
+      const auto bits = random_bits(n, 2, 4);
+      const auto x = random_x<E>(n, K);
+      DeviceBuffer<E> dx(static_cast<std::size_t>(n * K)), dy(static_cast<std::size_t>(n * M));
+      DeviceBuffer<int> db(static_cast<std::size_t>(n));
+      dx.upload(x.data());
+      db.upload(bits.data());
+      cuda::Gemm<E> gemm;
+      auto run = [&](const int* row_bits, int p, cuda::GemmPath path, std::vector<Host<E>>& out) {
+        typename cuda::Gemm<E>::Arguments a;
+        a.weights = dwc.view();
+        a.x = dx.ptr;
+        a.y = dy.ptr;
+        a.batch = n;
+        a.bits = p;
+        a.row_bits = row_bits;
+        a.path = path;
+        const std::size_t ws_bytes = cuda::Gemm<E>::workspace_size(a);
+        DeviceBuffer<unsigned char> ws(ws_bytes);
+        dy.poison();
+        REQUIRE(gemm.run(a, ws.ptr, ws_bytes, nullptr) == cuda::Status::kSuccess);
+        ANYBCQ_CUDA_CHECK(cudaDeviceSynchronize());
+        out.resize(static_cast<std::size_t>(n * M));
+        dy.download(out.data());
+      };
+      std::vector<Host<E>> mixed, uniform;
+      run(db.ptr, 0, cuda::GemmPath::kSplitDequant, mixed);
+      for (int p = 2; p <= 4; ++p) {
+        run(nullptr, p, cuda::GemmPath::kFusedDequant, uniform);
+        for (index_t r = 0; r < n; ++r) {
+          if (bits[static_cast<std::size_t>(r)] != p) continue;
+          CAPTURE(n);
+          CAPTURE(r);
+          CAPTURE(p);
+          CHECK(std::memcmp(mixed.data() + r * M, uniform.data() + r * M, static_cast<std::size_t>(M) * sizeof(Host<E>)) == 0);
+        }
+      }
+    }
+  }
   // p_max 5: the precision split, and the bit-serial kernel forced.
   const auto w5 = random_weights(77, 512, 128, 2, 5);
   const cuda::DeviceWeights<> dw5(w5);

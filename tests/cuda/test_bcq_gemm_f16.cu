@@ -76,6 +76,39 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
     }
     CHECK(std::sqrt(num / den) < 2e-3);
   }
+  {  // the precision split (batch > 8): rows the weights lack among valid ones, in every batch tile
+    const index_t M = 48, K = 256, n = 20;
+    const auto w = random_weights(M, K, 128, 2, 4);
+    const cuda::DeviceWeights<> dw(w);
+    std::vector<int> bits(static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = i % 5 == 1 ? 7 : i % 7 == 3 ? 1 : 2 + int(i % 3);
+    const auto x = random_x<__half>(n, K);
+    DeviceBuffer<__half> dx(static_cast<std::size_t>(n * K)), dy(static_cast<std::size_t>(n * M));
+    DeviceBuffer<int> db(bits.size());
+    dx.upload(x.data());
+    db.upload(bits.data());
+    dy.poison();
+    INFO("precision split, some rows invalid");
+    per_row_call(dw, dx, dy, db, n, cuda::GemmPath::kSplitDequant);
+    std::vector<half_t> y(static_cast<std::size_t>(n * M));
+    dy.download(y.data());
+    for (index_t r = 0; r < n; ++r) {
+      const int p = bits[static_cast<std::size_t>(r)];
+      CAPTURE(r);
+      if (p < 2 || p > 4) {
+        for (index_t m = 0; m < M; ++m) CHECK(std::isnan(to_float(y[static_cast<std::size_t>(r * M + m)])));
+        continue;
+      }
+      const auto ref = cpu::gemm_naive_f64(w.view(p), x.data() + r * K, 1);
+      double num = 0, den = 0;
+      for (index_t m = 0; m < M; ++m) {
+        const double d = to_float(y[static_cast<std::size_t>(r * M + m)]) - ref[static_cast<std::size_t>(m)];
+        num += d * d;
+        den += ref[static_cast<std::size_t>(m)] * ref[static_cast<std::size_t>(m)];
+      }
+      CHECK(std::sqrt(num / den) < 2e-3);
+    }
+  }
   for (const cuda::GemmPath path : {cuda::GemmPath::kAuto, cuda::GemmPath::kSplitDequant}) {
     const index_t M = 48, K = 256, n = 5;
     const auto w = random_weights(M, K, 128, 2, 3);
