@@ -1115,6 +1115,19 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     // With aligned scale tables and at most two groups per chunk, the 16-row runs of α^p, β^p of every
     // precision a row of the tile asks for go through the ring (entry u·R + off(p) + b of the slot's scale
     // area for group u, precision p and b < p: α_b, b = p: β), else the folds read them from global memory.
+    const int n_my = wk < chunks ? (chunks - wk + S - 1) / S : 0;
+    // Per-row precision: every row that is folded reads the planes below the weights' p_min, so those of the
+    // first ring stages are requested before that wait (committed with stage 0's copies), the rest after it.
+    const int p_early = mixed ? min(prm.scales.p_min, kPlanes) : 0;
+    if (mixed) {
+#pragma unroll
+      for (int i = 0; i < kStages - 1; ++i)
+        if (i < n_my)
+#pragma unroll
+          for (int b = 0; b < kPlanes; ++b)
+            if (b < p_early)
+              cp_async16(ring + (i % kStages) * kStageU4 + b * 32 + lane, wtile + b * plane_stride + (wk + i * S) * 32);
+    }
     int pc[2] = {0, 0}, p_hi = kPlanes, pmask = 0;
     if (mixed) {
       const TileRowBits rb = tile_row_bits<kPlanes>(prm, n_base, 8, lane);
@@ -1129,14 +1142,14 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     const int poff[2] = {rsr.off(max(pc[0], 1)), rsr.off(max(pc[1], 1))};  // each column's first entry in a group's runs
     const index_t m_lo = rt * 16 + g;
 
-    const int n_my = wk < chunks ? (chunks - wk + S - 1) / S : 0;
     auto issue = [&](int i) {
       if (i < n_my) {
         const int cc = wk + i * S;
         uint4* slot = ring + (i % kStages) * kStageU4;
+        const int b0 = i < kStages - 1 ? p_early : 0;  // (planes requested before the wait)
 #pragma unroll
         for (int b = 0; b < kPlanes; ++b)
-          if (b < p_hi) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
+          if (b >= b0 && b < p_hi) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
         if (!mixed)
           copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, min(chunk_group(cc), G - 1), ng, nb, G, prm.planes, lane);
         else if (ring_scales)
@@ -2081,6 +2094,17 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   // (0: past the batch or outside the weights' range), p_hi the highest. row_bits may be the previous
   // kernel's output, so this waits first.
   constexpr int BR = kTile ? 1 : B;  // activation rows with their own mma columns (1 for the batch tile)
+  // Per-row precision: every row that is folded reads the planes below the weights' p_min, so those of the
+  // first ring stages are requested before that wait (committed with the first stage's copies), the rest after it.
+  const int p_early = kRowBits ? min(prm.scales.p_min, P) : 0;
+  if constexpr (kRowBits) {
+#pragma unroll
+    for (int i = 0; i < kStages - 1; ++i)
+      if (wk + i * S < chunks && live)
+#pragma unroll
+        for (int b = 0; b < P; ++b)
+          if (b < p_early) cp_async16(ring + i * kStageU4 + b * 32 + lane, wsrc + i * wstep + b * plane_stride);
+  }
   int pr[BR], pc[2] = {0, 0}, p_hi = P, pmask = 0;
 #pragma unroll
   for (int b = 0; b < BR; ++b) pr[b] = 0;
@@ -2102,12 +2126,12 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   for (int b = 0; b < BR; ++b) roff[b] = kHoistOff ? rsr.off(max(pr[b], 1)) : 0;
 #pragma unroll
   for (int j = 0; j < 2; ++j) poff[j] = rsr.off(max(pc[j], 1));
-  auto issue = [&]() {
+  auto issue = [&](int b0) {  // b0: planes below it were requested before the wait
     if (wc < chunks && live) {
       uint4* slot = ring + ws;
 #pragma unroll
       for (int b = 0; b < P; ++b)
-        if (!kRowBits || b < p_hi) cp_async16(slot + b * 32 + lane, wsrc + b * plane_stride);
+        if (!kRowBits || (b >= b0 && b < p_hi)) cp_async16(slot + b * 32 + lane, wsrc + b * plane_stride);
       if constexpr (kRowBits) {
         rsr.copy_pieces(slot + P * 32, pieces, prm, rt, min(group_of_column(prm, wc * 256), G - 1), G, lane);
       } else if constexpr (!kFast) {
@@ -2139,7 +2163,7 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
     }
   };
 #pragma unroll
-  for (int i = 0; i < kStages - 1; ++i) issue();
+  for (int i = 0; i < kStages - 1; ++i) issue(p_early);
   pdl_wait();  // xb and xs are written by the kernel before this one
 
   // Activation planes and scales of the chunk read next: row b at xb[xo + b·chunks·32], xs[so + b·chunks].
@@ -2253,7 +2277,7 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
       }
     }
     __syncwarp();
-    issue();  // refills the slot read in the previous iteration
+    issue(0);  // refills the slot read in the previous iteration
     rs = rs == (kStages - 1) * kStageU4 ? 0 : rs + kStageU4;
   }
   cp_async_wait<0>();
