@@ -26,7 +26,8 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
   // Group 64, M = 40: the register-dequantizing kernel's per-row mode with its scales read from global
   // memory, and the two precision splits and the bit-serial kernel forced; M = 48, group 128: the same
   // per-row mode with the scale runs in its ring (one loop per highest precision), and the binary-mma kernel
-  // forced; and a batch whose rows all ask for precisions the weights lack.
+  // forced; the precision split on 20 rows, some of which ask for precisions the weights lack; and a batch
+  // whose rows all do.
   struct Case {
     index_t M, g;
     cuda::GemmPath path;
