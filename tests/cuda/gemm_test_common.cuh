@@ -81,6 +81,22 @@ double tolerance() {
   return std::is_same_v<E, __half> ? 2e-3 : 1.2e-2;
 }
 
+//! Arguments of one call on dw: n rows of x into y, at precision `bits` or per row (row_bits, device), on `path`.
+template <class E>
+typename cuda::Gemm<E>::Arguments gemm_args(const cuda::DeviceWeights<>& dw, const E* x, E* y, index_t n, int bits,
+                                            const int* row_bits, cuda::GemmPath path, int k_slices = 0) {
+  typename cuda::Gemm<E>::Arguments a;
+  a.weights = dw.view();
+  a.x = x;
+  a.y = y;
+  a.batch = n;
+  a.bits = bits;
+  a.row_bits = row_bits;
+  a.path = path;
+  a.k_slices = k_slices;
+  return a;
+}
+
 //! Run one call and compare every row with the float64 reference at that row's precision.
 template <class E>
 void check_call(const MultiPrecisionWeights<>& w, const cuda::DeviceWeights<>& dw, index_t n, int bits,
@@ -96,15 +112,7 @@ void check_call(const MultiPrecisionWeights<>& w, const cuda::DeviceWeights<>& d
   if (row_bits) dbits.upload(row_bits->data());
 
   cuda::Gemm<E> gemm;
-  typename cuda::Gemm<E>::Arguments args;
-  args.weights = dw.view();
-  args.x = dx.ptr;
-  args.y = dy.ptr;
-  args.batch = n;
-  args.bits = bits;
-  args.row_bits = row_bits ? dbits.ptr : nullptr;
-  args.path = path;
-  args.k_slices = k_slices;
+  typename cuda::Gemm<E>::Arguments args = gemm_args<E>(dw, dx.ptr, dy.ptr, n, bits, row_bits ? dbits.ptr : nullptr, path, k_slices);
   const cuda::Check chk = cuda::Gemm<E>::can_implement(args);
   INFO(what, " M=", M, " K=", K, " g=", w.group(), " n=", n, " p=", bits, " path=", cuda::to_string(cuda::Gemm<E>::path(args)),
        " k_slices=", k_slices,
@@ -524,14 +532,7 @@ void per_row_precision() {
       db.upload(bits.data());
       cuda::Gemm<E> gemm;
       auto run = [&](const int* row_bits, int p, cuda::GemmPath path, std::vector<Host<E>>& out) {
-        typename cuda::Gemm<E>::Arguments a;
-        a.weights = dwc.view();
-        a.x = dx.ptr;
-        a.y = dy.ptr;
-        a.batch = n;
-        a.bits = p;
-        a.row_bits = row_bits;
-        a.path = path;
+        const auto a = gemm_args<E>(dwc, dx.ptr, dy.ptr, n, p, row_bits, path);
         const std::size_t ws_bytes = cuda::Gemm<E>::workspace_size(a);
         DeviceBuffer<unsigned char> ws(ws_bytes);
         dy.poison();
