@@ -1061,14 +1061,21 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     }
   }
 
-  // Per-row precision: the table of the scale-run pieces the ring copies take (RowScaleRuns::fill), once per block.
+  // Per-row precision: with aligned scale tables and at most two groups per chunk, the 16-row runs of α^p, β^p
+  // of every precision a row of the tile asks for go through the ring (ring_scales; entry u·R + off(p) + b of
+  // the slot's scale area for group u, precision p and b < p: α_b, b = p: β), copied from a table of their
+  // pieces built once per block (RowScaleRuns::fill); else the folds read them from global memory.
+  const bool ring_scales = mixed && prm.aligned_scales &&
+                           row_scales_fit<Scale>(prm.scales.p_min, kPlanes, prm.beta != nullptr, 4 >> prm.fold_shift());
   const RowScalePiece* pieces = nullptr;
   if constexpr (mixed) {
     static_assert(row_scale_off(1, 1, kPlanes + 1) * int(sizeof(Scale)) <= kRowScalePieces, "scale-run piece table");
     __shared__ RowScalePiece piece_tab[kRowScalePieces];
-    RowScaleRuns<Scale>(prm, kPlanes, 4 >> prm.fold_shift(), 0).fill(piece_tab, prm);
-    pieces = piece_tab;
-    __syncthreads();
+    if (ring_scales) {  // (the same in the whole block)
+      RowScaleRuns<Scale>(prm, kPlanes, 4 >> prm.fold_shift(), 0).fill(piece_tab, prm);
+      pieces = piece_tab;
+      __syncthreads();
+    }
   }
 
   // kCh independent accumulator chains (mma step s feeds chain s mod kCh), added in a fixed order.
@@ -1109,25 +1116,25 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     const ActivationRows<Element, NT> xr(prm, n_base, g, t, n_rows, rmap);
     auto load_x = [&](int kb, std::uint32_t(&dst)[NT][8]) { xr.load(kb, dst); };
 
-    // Per-row precision: pc[j] is the precision of this lane's batch column 2t + j (0: past the batch or
-    // outside the weights' range, not folded), p_hi the highest of the tile (planes from it on are not
-    // read). row_bits may be the previous kernel's output, so this waits first.
-    // With aligned scale tables and at most two groups per chunk, the 16-row runs of α^p, β^p of every
-    // precision a row of the tile asks for go through the ring (entry u·R + off(p) + b of the slot's scale
-    // area for group u, precision p and b < p: α_b, b = p: β), else the folds read them from global memory.
     const int n_my = wk < chunks ? (chunks - wk + S - 1) / S : 0;
+    // cp.async copies of planes lo … hi − 1 of this warp's chunk i into its ring slot.
+    auto copy_planes = [&](int i, int lo, int hi) {
+      if (i < n_my)
+#pragma unroll
+        for (int b = 0; b < kPlanes; ++b)
+          if (b >= lo && b < hi)
+            cp_async16(ring + (i % kStages) * kStageU4 + b * 32 + lane, wtile + b * plane_stride + (wk + i * S) * 32);
+    };
     // Per-row precision: every row that is folded reads the planes below the weights' p_min, so those of the
-    // first ring stages are requested before that wait (committed with stage 0's copies), the rest after it.
+    // first ring stages are requested before the wait below (committed with stage 0's copies), the rest after it.
     const int p_early = mixed ? min(prm.scales.p_min, kPlanes) : 0;
     if (mixed) {
 #pragma unroll
-      for (int i = 0; i < kStages - 1; ++i)
-        if (i < n_my)
-#pragma unroll
-          for (int b = 0; b < kPlanes; ++b)
-            if (b < p_early)
-              cp_async16(ring + (i % kStages) * kStageU4 + b * 32 + lane, wtile + b * plane_stride + (wk + i * S) * 32);
+      for (int i = 0; i < kStages - 1; ++i) copy_planes(i, 0, p_early);
     }
+    // Per-row precision: pc[j] is the precision of this lane's batch column 2t + j (0: past the batch or
+    // outside the weights' range, not folded), p_hi the highest of the tile (planes from it on are not
+    // read). row_bits may be the previous kernel's output, so this waits first.
     int pc[2] = {0, 0}, p_hi = kPlanes, pmask = 0;
     if (mixed) {
       const TileRowBits rb = tile_row_bits<kPlanes>(prm, n_base, 8, lane);
@@ -1137,19 +1144,14 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
       pc[1] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t + 1);
     }
     const RowScaleRuns<Scale> rsr(prm, kPlanes, ng, pmask);
-    const bool ring_scales =
-        mixed && prm.aligned_scales && row_scales_fit<Scale>(prm.scales.p_min, kPlanes, prm.beta != nullptr, ng);
     const int poff[2] = {rsr.off(max(pc[0], 1)), rsr.off(max(pc[1], 1))};  // each column's first entry in a group's runs
     const index_t m_lo = rt * 16 + g;
 
     auto issue = [&](int i) {
+      copy_planes(i, i < kStages - 1 ? p_early : 0, p_hi);  // (planes below p_early of the first stages: requested already)
       if (i < n_my) {
         const int cc = wk + i * S;
         uint4* slot = ring + (i % kStages) * kStageU4;
-        const int b0 = i < kStages - 1 ? p_early : 0;  // (planes requested before the wait)
-#pragma unroll
-        for (int b = 0; b < kPlanes; ++b)
-          if (b >= b0 && b < p_hi) cp_async16(slot + b * 32 + lane, wtile + b * plane_stride + cc * 32);
         if (!mixed)
           copy_scale_windows<kPlanes>(slot + kPlanes * 32, runs, min(chunk_group(cc), G - 1), ng, nb, G, prm.planes, lane);
         else if (ring_scales)
