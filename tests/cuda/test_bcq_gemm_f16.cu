@@ -36,13 +36,7 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
   auto per_row_call = [](const cuda::DeviceWeights<>& dw, const DeviceBuffer<__half>& dx, DeviceBuffer<__half>& dy,
                          const DeviceBuffer<int>& db, index_t n, cuda::GemmPath path) {
     cuda::Gemm<__half> gemm;
-    cuda::Gemm<__half>::Arguments a;
-    a.weights = dw.view();
-    a.x = dx.ptr;
-    a.y = dy.ptr;
-    a.batch = n;
-    a.row_bits = db.ptr;
-    a.path = path;
+    const auto a = gemm_args<__half>(dw, dx.ptr, dy.ptr, n, 0, db.ptr, path);
     INFO("path ", cuda::to_string(cuda::Gemm<__half>::path(a)));
     const std::size_t ws_bytes = cuda::Gemm<__half>::workspace_size(a);
     DeviceBuffer<unsigned char> ws(ws_bytes);
