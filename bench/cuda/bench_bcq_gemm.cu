@@ -10,8 +10,8 @@
 // Arguments::reuse_packed_x (activation bit planes packed once, as for K and V after Q).
 // From batch 2 on, a "per-row" row times one call whose rows ask for p = 2, 3, 4, 2, 3, 4, … (a device
 // array, Arguments::row_bits) and compares it with the uniform call at the batch's highest p; with
-// --per-row-paths, one such row for every path that takes the call (split-dq, split-cublas, bmma, and
-// fused-dq up to batch 64).
+// --per-row-paths, one such row for every path that takes the call (split-dq, split-cublas, split-wg in
+// sm_90a builds, bmma, and fused-dq up to batch 64).
 //   roofline = bytes that must move / kPeakBytesPerSecond (3.10 TB/s, the H100 streaming-read ceiling
 //   measured with the reference numbers); bytes for AnyBCQ at p: p·M·K/8 + (p+1)·(K/g)·M·2 (g = --group, 128 by default) + x + y.
 #include <cublas_v2.h>
@@ -143,8 +143,8 @@ int main(int argc, char** argv) {
                   "  --no-pdl: launch the binary-mma path's kernels without programmatic dependent launch\n"
                   "  (from batch 2, a per-row row times one call whose rows ask for p = 2, 3, 4, 2, ... against the\n"
                   "   uniform call at the batch's highest p; with --path other than auto or bitserial it is left out;\n"
-                  "   --per-row-paths: one per-row row for each of split-dq, split-cublas, bmma and (batch <= 64)\n"
-                  "   fused-dq that takes the call)\n"
+                  "   --per-row-paths: one per-row row for each of split-dq, split-cublas, split-wg (sm_90a builds), bmma\n"
+                  "   and (batch <= 64) fused-dq that takes the call)\n"
                   "  --sweep: also time the path taken with every K split it allows (register-dequantizing kernel:\n"
                   "           1, 2, 4, 8 slices per block; LUT and binary-mma kernels: 1, 2, 4, 8; warpgroup kernel: 1, 2, 4, 8\n"
                   "           blocks per output tile)\n",
@@ -364,8 +364,8 @@ int main(int argc, char** argv) {
       const int p_top = n >= p_max - p_min + 1 ? p_max : p_min + int(n) - 1;
       std::vector<cuda::GemmPath> row_paths{force};
       if (per_row_paths && force == cuda::GemmPath::kAuto)
-        for (const auto q : {cuda::GemmPath::kSplitDequant, cuda::GemmPath::kSplitCublas, cuda::GemmPath::kBinaryMma,
-                             cuda::GemmPath::kFusedDequant})
+        for (const auto q : {cuda::GemmPath::kSplitDequant, cuda::GemmPath::kSplitCublas, cuda::GemmPath::kSplitWgmma,
+                             cuda::GemmPath::kBinaryMma, cuda::GemmPath::kFusedDequant})
           if (q != cuda::GemmPath::kFusedDequant || n <= 64) row_paths.push_back(q);
       std::vector<cuda::GemmPath> row_taken;
       if (n >= 2 && t_uniform[p_top] > 0 &&

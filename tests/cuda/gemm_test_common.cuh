@@ -411,9 +411,11 @@ void large_scales() {
           }
         }
       }
-    // Per-row precision (p_max 5): the precision split through cuBLAS from batch 256 and wherever the
-    // fast decode does not hold (its dequantization then takes the wide decode), else the split on the
-    // register-dequantizing kernel; that split forced on weights beyond the fast decode's range is refused.
+    // Per-row precision (p_max 5): the precision split through cuBLAS wherever the fast decode does not
+    // hold (its dequantization then takes the wide decode), else the split on the register-dequantizing
+    // kernel, or at batch 128 … 256 on these small weights the split on the warpgroup kernel (sm_90a
+    // builds); the splits that rebuild Ŵ_p in registers, forced on weights beyond the fast decode's range,
+    // are refused.
     for (index_t n : {9, 40, 130}) {
       std::vector<int> bits(static_cast<std::size_t>(n));
       for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = 2 + int(i % 4);
@@ -424,12 +426,18 @@ void large_scales() {
       a.batch = n;
       a.row_bits = reinterpret_cast<const int*>(std::uintptr_t(4096));
       CAPTURE(n);
-      CHECK(cuda::Gemm<E>::path(a) == (n < 256 && fast ? cuda::GemmPath::kSplitDequant : cuda::GemmPath::kSplitCublas));
+      CHECK(cuda::Gemm<E>::path(a) == (!fast                        ? cuda::GemmPath::kSplitCublas
+                                       : cuda::kHaveWgmma && n >= 128 ? cuda::GemmPath::kSplitWgmma
+                                                                      : cuda::GemmPath::kSplitDequant));
       check_call<E>(w, dw, n, 0, &bits, "large scales, per-row, auto");
-      a.path = cuda::GemmPath::kSplitDequant;
-      const cuda::Check chk = cuda::Gemm<E>::can_implement(a);
-      CHECK(chk.ok() == fast);
-      if (!fast) CHECK(chk.message.find("alpha") != std::string::npos);
+      for (const cuda::GemmPath forced : {cuda::GemmPath::kSplitDequant, cuda::GemmPath::kSplitWgmma}) {
+        if (forced == cuda::GemmPath::kSplitWgmma && !cuda::kHaveWgmma) continue;
+        a.path = forced;
+        const cuda::Check chk = cuda::Gemm<E>::can_implement(a);
+        CHECK(chk.ok() == fast);
+        if (!fast) CHECK(chk.message.find("alpha") != std::string::npos);
+      }
+      a.path = cuda::GemmPath::kAuto;
     }
   }
 }
@@ -455,6 +463,8 @@ void per_row_precision() {
     check_call<E>(w, dw, n, 0, &bits, "per-row (auto)");
     check_call<E>(w, dw, n, 0, &bits, "per-row, split", cuda::GemmPath::kSplitDequant);
     check_call<E>(w, dw, n, 0, &bits, "per-row, split through cuBLAS", cuda::GemmPath::kSplitCublas);
+    if (cuda::kHaveWgmma)
+      check_call<E>(w, dw, n, 0, &bits, "per-row, split on the warpgroup kernel", cuda::GemmPath::kSplitWgmma);
     check_call<E>(w, dw, n, 0, &bits, "per-row, register-dequantizing", cuda::GemmPath::kFusedDequant);
     check_call<E>(w, dw, n, 0, &bits, "per-row, bit-serial", cuda::GemmPath::kFusedBitSerial);
   }
@@ -463,10 +473,15 @@ void per_row_precision() {
   for (std::size_t i = 0; i < runs.size(); ++i) runs[i] = i < 25 ? 4 : 2;
   check_call<E>(w, dw, 40, 0, &runs, "per-row, split, runs", cuda::GemmPath::kSplitDequant);
   check_call<E>(w, dw, 40, 0, &runs, "per-row, split through cuBLAS, runs", cuda::GemmPath::kSplitCublas);
+  if (cuda::kHaveWgmma) check_call<E>(w, dw, 40, 0, &runs, "per-row, split-wg, runs", cuda::GemmPath::kSplitWgmma);
   // More than 512 rows (runs of 128) and every row at one precision.
   const auto b600 = random_bits(600, 2, 4);
   check_call<E>(w, dw, 600, 0, &b600, "per-row, split through cuBLAS, 600 rows");
   const std::vector<int> all3(130, 3);
+  if (cuda::kHaveWgmma) {  // several 128-row tiles per precision; one precision over two tiles
+    check_call<E>(w, dw, 600, 0, &b600, "per-row, split-wg, 600 rows", cuda::GemmPath::kSplitWgmma);
+    check_call<E>(w, dw, 130, 0, &all3, "per-row, split-wg, one precision", cuda::GemmPath::kSplitWgmma);
+  }
   check_call<E>(w, dw, 130, 0, &all3, "per-row, split through cuBLAS, one precision", cuda::GemmPath::kSplitCublas);
   check_call<E>(w, dw, 130, 0, &all3, "per-row, split, one precision");
   // Every row below p_max (planes above the batch's highest p are not read), and every K split.
@@ -477,6 +492,7 @@ void per_row_precision() {
   for (int ks : {1, 2, 4, 8}) {
     check_call<E>(w, dw, 9, 0, &b9, "per-row, k slices", cuda::GemmPath::kFusedDequant, ks);
     check_call<E>(w, dw, 9, 0, &b9, "per-row, split, k slices", cuda::GemmPath::kSplitDequant, ks);
+    if (cuda::kHaveWgmma) check_call<E>(w, dw, 9, 0, &b9, "per-row, split-wg, k slices", cuda::GemmPath::kSplitWgmma, ks);
   }
   // Group sizes 64, 256 and K, p_min 1, odd M, a partial last chunk (K = 4160).
   for (const WeightCase c : {WeightCase{45, 768, 64, 1, 4, false}, WeightCase{70, 1280, 256, 2, 3, true},
@@ -489,6 +505,8 @@ void per_row_precision() {
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes, split", cuda::GemmPath::kSplitDequant);
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes, register-dequantizing", cuda::GemmPath::kFusedDequant);
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes, split through cuBLAS", cuda::GemmPath::kSplitCublas);
+      if (cuda::kHaveWgmma)
+        check_call<E>(wc, dwc, n, 0, &bits, "per-row, group sizes, split-wg", cuda::GemmPath::kSplitWgmma);
     }
   }
   // M a multiple of 16 with aligned scale tables (auto: the binary-mma kernel at batch 1 and 2, the
@@ -531,8 +549,8 @@ void per_row_precision() {
       dx.upload(x.data());
       db.upload(bits.data());
       cuda::Gemm<E> gemm;
-      auto run = [&](const int* row_bits, int p, cuda::GemmPath path, std::vector<Host<E>>& out) {
-        const auto a = gemm_args<E>(dwc, dx.ptr, dy.ptr, n, p, row_bits, path);
+      auto run = [&](const int* row_bits, int p, cuda::GemmPath path, int k_slices, std::vector<Host<E>>& out) {
+        const auto a = gemm_args<E>(dwc, dx.ptr, dy.ptr, n, p, row_bits, path, k_slices);
         const std::size_t ws_bytes = cuda::Gemm<E>::workspace_size(a);
         DeviceBuffer<unsigned char> ws(ws_bytes);
         dy.poison();
@@ -541,16 +559,28 @@ void per_row_precision() {
         out.resize(static_cast<std::size_t>(n * M));
         dy.download(out.data());
       };
-      std::vector<Host<E>> mixed, uniform;
-      run(db.ptr, 0, cuda::GemmPath::kSplitDequant, mixed);
-      for (int p = 2; p <= 4; ++p) {
-        run(nullptr, p, cuda::GemmPath::kFusedDequant, uniform);
-        for (index_t r = 0; r < n; ++r) {
-          if (bits[static_cast<std::size_t>(r)] != p) continue;
-          CAPTURE(n);
-          CAPTURE(r);
-          CAPTURE(p);
-          CHECK(std::memcmp(mixed.data() + r * M, uniform.data() + r * M, static_cast<std::size_t>(M) * sizeof(Host<E>)) == 0);
+      // The split on the register-dequantizing kernel against that kernel; the split on the warpgroup kernel
+      // against it, at 1 and 2 K slices (its rows sit elsewhere in the packed tiles than in the uniform call's).
+      struct Pair {
+        cuda::GemmPath split, uniform;
+        int k_slices;
+      };
+      for (const Pair pr : {Pair{cuda::GemmPath::kSplitDequant, cuda::GemmPath::kFusedDequant, 0},
+                            Pair{cuda::GemmPath::kSplitWgmma, cuda::GemmPath::kWgmmaDequant, 1},
+                            Pair{cuda::GemmPath::kSplitWgmma, cuda::GemmPath::kWgmmaDequant, 2}}) {
+        if (pr.uniform == cuda::GemmPath::kWgmmaDequant && !cuda::kHaveWgmma) continue;
+        std::vector<Host<E>> mixed, uniform;
+        run(db.ptr, 0, pr.split, pr.k_slices, mixed);
+        for (int p = 2; p <= 4; ++p) {
+          run(nullptr, p, pr.uniform, pr.k_slices, uniform);
+          for (index_t r = 0; r < n; ++r) {
+            if (bits[static_cast<std::size_t>(r)] != p) continue;
+            CAPTURE(n);
+            CAPTURE(r);
+            CAPTURE(p);
+            INFO("path ", cuda::to_string(pr.split), ", k slices ", pr.k_slices);
+            CHECK(std::memcmp(mixed.data() + r * M, uniform.data() + r * M, static_cast<std::size_t>(M) * sizeof(Host<E>)) == 0);
+          }
         }
       }
     }
@@ -562,6 +592,7 @@ void per_row_precision() {
     const auto bits = random_bits(n, 2, 5);
     check_call<E>(w5, dw5, n, 0, &bits, "per-row, p_max 5 (auto: split)");
     check_call<E>(w5, dw5, n, 0, &bits, "per-row, p_max 5, split through cuBLAS", cuda::GemmPath::kSplitCublas);
+    if (cuda::kHaveWgmma) check_call<E>(w5, dw5, n, 0, &bits, "per-row, p_max 5, split-wg", cuda::GemmPath::kSplitWgmma);
     check_call<E>(w5, dw5, n, 0, &bits, "per-row, p_max 5, bit-serial", cuda::GemmPath::kFusedBitSerial);
   }
 }

@@ -24,10 +24,10 @@ TEST_CASE("f16 scales near and beyond the fast decode's range: the dispatcher an
 TEST_CASE("per-row precision: rows asking for a precision the weights lack come out NaN, others are right") {
   if (!have_gpu()) return;
   // Group 64, M = 40: the register-dequantizing kernel's per-row mode with its scales read from global
-  // memory, and the two precision splits and the bit-serial kernel forced; M = 48, group 128: the same
-  // per-row mode with the scale runs in its ring (one loop per highest precision), and the binary-mma kernel
-  // forced; the precision split on 20 rows, some of which ask for precisions the weights lack; and a batch
-  // whose rows all do.
+  // memory, and the precision splits (warpgroup kernel in sm_90a builds) and the bit-serial kernel forced;
+  // M = 48, group 128: the same per-row mode with the scale runs in its ring (one loop per highest
+  // precision), and the binary-mma kernel forced; the precision splits on 20 rows, some of which ask for
+  // precisions the weights lack; and a batch whose rows all do.
   struct Case {
     index_t M, g;
     cuda::GemmPath path;
@@ -45,7 +45,9 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
   };
   for (const Case c : {Case{40, 64, cuda::GemmPath::kAuto}, Case{40, 64, cuda::GemmPath::kSplitDequant},
                        Case{40, 64, cuda::GemmPath::kFusedBitSerial}, Case{40, 64, cuda::GemmPath::kSplitCublas},
-                       Case{48, 128, cuda::GemmPath::kAuto}, Case{48, 128, cuda::GemmPath::kBinaryMma}}) {
+                       Case{40, 64, cuda::GemmPath::kSplitWgmma}, Case{48, 128, cuda::GemmPath::kAuto},
+                       Case{48, 128, cuda::GemmPath::kBinaryMma}}) {
+    if (c.path == cuda::GemmPath::kSplitWgmma && !cuda::kHaveWgmma) continue;
     const index_t M = c.M;
     const auto w = random_weights(M, 256, c.g, 2, 3);
     const cuda::DeviceWeights<> dw(w);
@@ -71,7 +73,9 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
     }
     CHECK(std::sqrt(num / den) < 2e-3);
   }
-  {  // the precision split (batch > 8): rows the weights lack among valid ones, in every batch tile
+  // the precision splits (batch > 8): rows the weights lack among valid ones, in every batch tile
+  for (const cuda::GemmPath path : {cuda::GemmPath::kSplitDequant, cuda::GemmPath::kSplitWgmma}) {
+    if (path == cuda::GemmPath::kSplitWgmma && !cuda::kHaveWgmma) continue;
     const index_t M = 48, K = 256, n = 20;
     const auto w = random_weights(M, K, 128, 2, 4);
     const cuda::DeviceWeights<> dw(w);
@@ -84,7 +88,7 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
     db.upload(bits.data());
     dy.poison();
     INFO("precision split, some rows invalid");
-    per_row_call(dw, dx, dy, db, n, cuda::GemmPath::kSplitDequant);
+    per_row_call(dw, dx, dy, db, n, path);
     std::vector<half_t> y(static_cast<std::size_t>(n * M));
     dy.download(y.data());
     for (index_t r = 0; r < n; ++r) {
@@ -104,7 +108,8 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
       CHECK(std::sqrt(num / den) < 2e-3);
     }
   }
-  for (const cuda::GemmPath path : {cuda::GemmPath::kAuto, cuda::GemmPath::kSplitDequant}) {
+  for (const cuda::GemmPath path : {cuda::GemmPath::kAuto, cuda::GemmPath::kSplitDequant, cuda::GemmPath::kSplitWgmma}) {
+    if (path == cuda::GemmPath::kSplitWgmma && !cuda::kHaveWgmma) continue;
     const index_t M = 48, K = 256, n = 5;
     const auto w = random_weights(M, K, 128, 2, 3);
     const cuda::DeviceWeights<> dw(w);
@@ -199,8 +204,9 @@ TEST_CASE("can_implement names what it cannot take") {
   CHECK(cuda::Gemm<__half>::can_implement(b).status == cuda::Status::kInvalidProblem);
   // Per-row precision (group 64, so not the binary-mma kernel): the register-dequantizing kernel's per-row
   // mode up to batch 16 where p_max ≤ 4 (it needs no fast decode), the precision split on it up to batch
-  // 255, through cuBLAS from 256 or where the fast decode does not hold; a forced one-precision path cannot
-  // take it, and the splits take nothing else.
+  // 127 on these small weights (95 on weights of M·K ≥ 2^25), in sm_90a builds the split on the warpgroup
+  // kernel from there up to 256 (768), through cuBLAS above or where the fast decode does not hold; a
+  // forced one-precision path cannot take it, and the splits take nothing else.
   b = a;
   b.row_bits = reinterpret_cast<const int*>(std::uintptr_t(4096));
   CHECK(cuda::Gemm<__half>::can_implement(b).ok());
@@ -221,11 +227,29 @@ TEST_CASE("can_implement names what it cannot take") {
     CHECK(g.run(b, reinterpret_cast<void*>(std::uintptr_t(8192)), need - 1, nullptr, &msg) ==
           cuda::Status::kWorkspaceTooSmall);
   }
-  b.batch = 255;
+  b.batch = 127;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitDequant);
+  const cuda::GemmPath wg_or = cuda::kHaveWgmma ? cuda::GemmPath::kSplitWgmma : cuda::GemmPath::kSplitDequant;
+  b.batch = 128;
+  CHECK(cuda::Gemm<__half>::path(b) == wg_or);
   b.batch = 256;
+  CHECK(cuda::Gemm<__half>::path(b) == (cuda::kHaveWgmma ? cuda::GemmPath::kSplitWgmma : cuda::GemmPath::kSplitCublas));
+  CHECK(cuda::Gemm<__half>::workspace_size(b) > 2 * 40 * 256 * sizeof(__half));
+  b.batch = 257;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitCublas);
   CHECK(cuda::Gemm<__half>::workspace_size(b) > 2 * 40 * 256 * sizeof(__half));
+  {  // the same on weights of 2^25 elements (path() reads only the shape here)
+    auto big = b;
+    big.weights.rows = 8192;
+    big.weights.cols = 4096;
+    for (const auto& nb : {std::pair{index_t(95), cuda::GemmPath::kSplitDequant}, std::pair{index_t(96), wg_or},
+                           std::pair{index_t(768), cuda::kHaveWgmma ? cuda::GemmPath::kSplitWgmma : cuda::GemmPath::kSplitCublas},
+                           std::pair{index_t(769), cuda::GemmPath::kSplitCublas}}) {
+      big.batch = nb.first;
+      CAPTURE(nb.first);
+      CHECK(cuda::Gemm<__half>::path(big) == nb.second);
+    }
+  }
   b.batch = 17;
   b.weights.alpha_max = 300.0f;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitCublas);
@@ -233,19 +257,22 @@ TEST_CASE("can_implement names what it cannot take") {
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
   b.weights.alpha_max = 0.5f;
   for (const auto p : {cuda::GemmPath::kFusedBitSerial, cuda::GemmPath::kFusedDequant, cuda::GemmPath::kSplitDequant,
-                       cuda::GemmPath::kSplitCublas}) {
+                       cuda::GemmPath::kSplitCublas, cuda::GemmPath::kSplitWgmma}) {
     b.path = p;
-    CHECK(cuda::Gemm<__half>::can_implement(b).ok());
+    CHECK(cuda::Gemm<__half>::can_implement(b).ok() == (p != cuda::GemmPath::kSplitWgmma || cuda::kHaveWgmma));
   }
   b.path = cuda::GemmPath::kDequantCublas;
   r = cuda::Gemm<__half>::can_implement(b);
   CHECK(r.status == cuda::Status::kInvalidProblem);
   CHECK(r.message.find("per-row") != std::string::npos);
-  b.path = cuda::GemmPath::kSplitDequant;
-  b.row_bits = nullptr;
-  r = cuda::Gemm<__half>::can_implement(b);
-  CHECK(r.status == cuda::Status::kInvalidProblem);
-  CHECK(r.message.find("row_bits") != std::string::npos);
+  for (const auto p : {cuda::GemmPath::kSplitDequant, cuda::GemmPath::kSplitWgmma}) {
+    b.path = p;
+    b.row_bits = nullptr;
+    r = cuda::Gemm<__half>::can_implement(b);
+    CHECK(r.status == cuda::Status::kInvalidProblem);
+    CHECK(r.message.find(cuda::kHaveWgmma || p != cuda::GemmPath::kSplitWgmma ? "row_bits" : "sm_90a") !=
+          std::string::npos);
+  }
   b.row_bits = reinterpret_cast<const int*>(std::uintptr_t(4096));
   b.path = cuda::GemmPath::kAuto;
   b.weights.layout = layout::make_mma_tiled(40, 256, 5);
@@ -562,7 +589,8 @@ TEST_CASE("programmatic dependent launch: a call that reads the previous call's 
   // stream, with no synchronization between them. The chain must equal the same calls synchronized one by
   // one, bit for bit, eager and replayed from a graph; at batch 1 (binary-mma path) and 8
   // (register-dequantizing path), and with per-row precision at batch 24 (the precision split: its sort
-  // kernel and one launch per precision) and 256 (through cuBLAS), each call's workspace reused by the next.
+  // kernel and one launch per precision), 256 (the split on the warpgroup kernel in sm_90a builds: sort,
+  // packing, one launch per precision) and 300 (through cuBLAS), each call's workspace reused by the next.
   // Symmetric weights on K = 1024 grow the activations by about 2.6× per call: all six stay finite in fp16.
   const index_t K = 1024;
   const auto w = random_weights(K, K, 128, 2, 4, true);
@@ -570,9 +598,11 @@ TEST_CASE("programmatic dependent launch: a call that reads the previous call's 
   for (const auto& cfg : {std::pair{index_t(1), cuda::GemmPath::kBinaryMma},
                           std::pair{index_t(8), cuda::GemmPath::kFusedDequant},
                           std::pair{index_t(24), cuda::GemmPath::kSplitDequant},
-                          std::pair{index_t(256), cuda::GemmPath::kSplitCublas}}) {
+                          std::pair{index_t(256), cuda::kHaveWgmma ? cuda::GemmPath::kSplitWgmma : cuda::GemmPath::kSplitCublas},
+                          std::pair{index_t(300), cuda::GemmPath::kSplitCublas}}) {
     const index_t n = cfg.first;
-    const bool per_row = cfg.second == cuda::GemmPath::kSplitDequant || cfg.second == cuda::GemmPath::kSplitCublas;
+    const bool per_row = cfg.second == cuda::GemmPath::kSplitDequant || cfg.second == cuda::GemmPath::kSplitCublas ||
+                         cfg.second == cuda::GemmPath::kSplitWgmma;
     CAPTURE(n);
     const auto x = random_x<__half>(n, K);
     std::vector<int> bits(static_cast<std::size_t>(n));

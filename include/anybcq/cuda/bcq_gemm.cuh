@@ -40,6 +40,10 @@
 //  * dequantize + cuBLAS (uniform precision, larger batches): Ŵ_p is written to the
 //    workspace in the activation type (the same register dequantization), then one cublasGemmEx with
 //    fp32 compute.
+//  * precision splits (per-row precision above the per-row kernels' batches): one kernel sorts the rows by
+//    precision on the device, then the register-dequantizing kernel (split-dq) or, in sm_90a builds, the
+//    warpgroup kernel (split-wg; each precision's rows packed into 128-row tiles of their own) runs once
+//    per precision on its rows; or Ŵ_p of every precision and one batched cuBLAS GEMM (split-cublas).
 //
 // Operand trick of the bit-serial path: with a bit b at mantissa position j of a 16-bit float whose other
 // bits encode 2^e (e chosen so that position j weighs 1), the register value is exactly c + b with
@@ -94,6 +98,13 @@ struct DefaultTuning {
   static constexpr int kMaxRowBitsBmmaBatch = 2;  //!< per-row precision: the binary-mma kernel up to here (where Gemm::bmma_per_row)
   static constexpr int kMaxRowBitsDqBatch = 16;  //!< … then the register-dequantizing kernel's per-row mode up to here
   static constexpr int kMinSplitCublasBatch = 256;  //!< … the precision split through cuBLAS from here
+  //! sm_90a builds: the precision split on the warpgroup kernel at batch kMinSplitWgBatch … kMaxSplitWgBatch
+  //! where M·K ≥ kSplitWgLargeWeights, else at kMinSplitWgBatchSmall … kMaxSplitWgBatchSmall
+  static constexpr int kMinSplitWgBatch = 96;
+  static constexpr int kMaxSplitWgBatch = 768;
+  static constexpr index_t kSplitWgLargeWeights = index_t(1) << 25;
+  static constexpr int kMinSplitWgBatchSmall = 128;
+  static constexpr int kMaxSplitWgBatchSmall = 256;
   static constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;  //!< bytes handed to cuBLAS
 };
 
@@ -108,6 +119,7 @@ enum class GemmPath {
   kBinaryMma,       //!< activations as 16 bit planes, binary (AND + POPC) mma; batch ≤ 8, group ≥ 128 (per-row: Gemm::bmma_per_row)
   kSplitDequant,    //!< per-row precision: rows sorted by precision on the device, then fused-dq once per precision
   kSplitCublas,     //!< per-row precision: rows sorted by precision, Ŵ_p of every precision, one batched cuBLAS GEMM
+  kSplitWgmma,      //!< per-row precision: rows sorted by precision, the warpgroup kernel once per precision (sm_90a builds only)
 };
 
 //! Whether this build has the warpgroup (wgmma) kernel: define ANYBCQ_CUDA_SM90A when the device code is
@@ -130,6 +142,7 @@ inline const char* to_string(GemmPath p) {
     case GemmPath::kBinaryMma: return "bmma";
     case GemmPath::kSplitDequant: return "split-dq";
     case GemmPath::kSplitCublas: return "split-cublas";
+    case GemmPath::kSplitWgmma: return "split-wg";
   }
   return "?";
 }
@@ -2353,24 +2366,60 @@ __host__ __device__ constexpr int wg_smem_bytes(int planes, int nb) {
 //! operand pair ps = 8s + 4e + t.
 __host__ __device__ constexpr int wg_column_pair(int ps) { return 8 * (ps & 3) + 2 * (ps >> 3) + ((ps >> 2) & 1); }
 
+//! Precision split on the warpgroup kernel: the sorted rows of each precision q = 1 … kMaxBits (those of
+//! split_rows_kernel's segment table `seg`; q = 0, the rows of a precision the weights lack, is not packed)
+//! start on a new 128-row packed tile, so that every tile holds rows of one precision. At most
+//! ⌈batch / 128⌉ + P − 1 tiles for P precisions. The first packed tile of precision p:
+__device__ __forceinline__ index_t split_tile_base(const int* __restrict__ seg, int p) {
+  index_t base = 0;
+  for (int q = 1; q < p; ++q) base += (seg[2 * q + 1] + kWgBatch - 1) / kWgBatch;
+  return base;
+}
+//! … and the precision of packed tile `tile` (0 past the last one), with the position of the tile's first
+//! row in that precision's segment in `local0`.
+__device__ __forceinline__ int split_tile_of(const int* __restrict__ seg, index_t tile, index_t& local0) {
+  index_t base = 0;
+  for (int q = 1; q <= kMaxBits; ++q) {
+    const index_t n = (seg[2 * q + 1] + kWgBatch - 1) / kWgBatch;
+    if (tile < base + n) {
+      local0 = (tile - base) * kWgBatch;
+      return q;
+    }
+    base += n;
+  }
+  local0 = 0;
+  return 0;
+}
+
 //! Packs x (batch×K) into the operand tiles of the warpgroup kernel: for every 128-row batch block and
 //! 64-column word one 16 KiB tile, row r of 128 bytes holding the word's columns in operand order
 //! (wg_column_pair), its 16-byte pieces swizzled as the tensor cores read them (piece c at c ^ (r mod 8)).
-//! Rows past the batch and columns past K are zeros.
-template <class Element>
+//! Rows past the batch and columns past K are zeros. kSplit (precision split): packed tile rows are the
+//! sorted rows of one precision (split_tile_of), row_index[i] being the x row at sorted position i; rows
+//! past a segment are zeros.
+template <class Element, bool kSplit = false>
 __global__ void __launch_bounds__(256) wg_pack_x_kernel(const Element* __restrict__ x, uint4* __restrict__ xp,
-                                                        index_t batch, int K, int words, index_t total) {
+                                                        index_t batch, int K, int words, index_t total,
+                                                        const int* __restrict__ seg,
+                                                        const int* __restrict__ row_index) {
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += index_t(gridDim.x) * blockDim.x) {
     const int piece = int(i & 7), r = int((i >> 3) & (kWgBatch - 1));
     const index_t tile = i >> 10;
     const int j = int(tile % words);
-    const index_t n = (tile / words) * kWgBatch + r;
+    index_t n = (tile / words) * kWgBatch + r;
+    bool valid = n < batch;
+    if constexpr (kSplit) {
+      index_t local0 = 0;
+      const int q = split_tile_of(seg, tile / words, local0);
+      valid = q > 0 && local0 + r < seg[2 * q + 1];
+      n = valid ? index_t(__ldg(row_index + seg[2 * q] + local0 + r)) : 0;
+    }
     const int lc = piece ^ (r & 7);
     std::uint32_t v[4];
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int col = 64 * j + 2 * wg_column_pair(4 * lc + e);
-      v[e] = (n < batch && col < K) ? __ldg(reinterpret_cast<const unsigned*>(x + n * K + col)) : 0u;
+      v[e] = (valid && col < K) ? __ldg(reinterpret_cast<const unsigned*>(x + n * K + col)) : 0u;
     }
     xp[i] = make_uint4(v[0], v[1], v[2], v[3]);
   }
@@ -2436,10 +2485,23 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const std::uint
 //! split over gridDim.z blocks (slice z takes chunks [z·chunks/Z, (z+1)·chunks/Z)): with one slice the
 //! block writes y; with more, it writes its fp32 partial sums to part[z] (batch × M) and
 //! wg_reduce_kernel adds the slices in order. Either way each output is written once, no atomics.
-template <class Element, class Scale, int kPlanes, int kNB>
+//! kSplit (precision split, kNB = 1): this launch takes precision kPlanes's packed tiles (split_tile_base;
+//! prm.seg = its segment, prm.row_index the sorted order); batch block y takes the segment's rows
+//! 128y … 128y + 127 (a block past the segment leaves at once) and writes row row_index[seg[0] + n] of y,
+//! or packed row n of part[z] (prm.batch = the packed rows).
+template <class Element, class Scale, int kPlanes, int kNB, bool kSplit = false>
 __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> prm, const uint4* __restrict__ xp,
                                                       int words, float* __restrict__ part) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(!kSplit || kNB == 1, "a precision split takes one 128-row tile per block");
+  index_t tile_y = blockIdx.y;
+  index_t seg_count = 0, seg_first = 0;
+  if constexpr (kSplit) {
+    seg_count = prm.seg[1];
+    if (index_t(blockIdx.y) * kWgBatch >= seg_count) return;
+    seg_first = prm.seg[0];
+    tile_y += split_tile_base(prm.seg - 2 * kPlanes, kPlanes);
+  }
   constexpr int kStages = wg_stages<Scale>(kPlanes, kNB);
   constexpr int kSlots = wg_slots(kStages);
   static_assert(kStages >= 3 && kStages <= 6, "activation ring of 3..6 words (wg_slots)");
@@ -2449,7 +2511,7 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
   const int g = lane >> 2, t = lane & 3;
   const index_t rt_own = index_t(blockIdx.x) * 4 + warp;
   const index_t rt = rt_own < prm.row_tiles ? rt_own : prm.row_tiles - 1;  // past the end: a copy, not stored
-  const index_t n_base = index_t(blockIdx.y) * (kNB * kWgBatch);
+  const index_t n_base = tile_y * (kNB * kWgBatch);
   extern __shared__ uint4 smem_wg[];
   const unsigned sraw = static_cast<unsigned>(__cvta_generic_to_shared(smem_wg));
   const unsigned pad = (1024u - (sraw & 1023u)) & 1023u;
@@ -2466,7 +2528,7 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
   const int G = int(prm.scales.groups);
   const int c_lo = int(blockIdx.z * prm.chunks / gridDim.z), c_hi = int((blockIdx.z + 1) * prm.chunks / gridDim.z);
   const int j_hi = 4 * c_hi;  // words of this K slice: 4·c_lo … j_hi − 1
-  const uint4* xsrc = xp + index_t(blockIdx.y) * kNB * words * kWgTileU4 + threadIdx.x;
+  const uint4* xsrc = xp + tile_y * kNB * words * kWgTileU4 + threadIdx.x;
 
   // Planes and scales of chunk c for this warp, into slot c mod kSlots.
   auto copy_chunk = [&](int c) {
@@ -2573,7 +2635,16 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const index_t m = m0 + 8 * h, n = n_base + nb * kWgBatch + 8 * i + 2 * t + e;
-            if (m < prm.M && n < prm.batch) {
+            if constexpr (kSplit) {
+              const index_t local = index_t(blockIdx.y) * kWgBatch + 8 * i + 2 * t + e;
+              if (m < prm.M && local < seg_count) {
+                if (py)
+                  py[n * prm.M + m] = d[nb][4 * i + 2 * h + e];
+                else
+                  y[index_t(__ldg(prm.row_index + seg_first + local)) * prm.M + m] =
+                      from_f32<Element>(d[nb][4 * i + 2 * h + e]);
+              }
+            } else if (m < prm.M && n < prm.batch) {
               if (py)
                 py[n * prm.M + m] = d[nb][4 * i + 2 * h + e];
               else
@@ -2587,13 +2658,26 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
 }
 
 //! y = Σ_z part[z] in slice order (z = 0, 1, …), converted once: the K slices of the warpgroup kernel.
-template <class Element>
+//! kSplit (precision split): part holds packed rows of M outputs; a row inside its precision's segment goes
+//! to y row row_index[seg[2q] + its position in the segment], the rest are not written.
+template <class Element, bool kSplit = false>
 __global__ void __launch_bounds__(256) wg_reduce_kernel(const float* __restrict__ part, Element* __restrict__ y,
-                                                        index_t total, int splits) {
+                                                        index_t total, int splits, index_t M,
+                                                        const int* __restrict__ seg,
+                                                        const int* __restrict__ row_index) {
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += index_t(gridDim.x) * blockDim.x) {
+    index_t out = i;
+    if constexpr (kSplit) {
+      const index_t r = i / M;
+      index_t local0 = 0;
+      const int q = split_tile_of(seg, r / kWgBatch, local0);
+      const index_t local = local0 + r % kWgBatch;
+      if (q == 0 || local >= seg[2 * q + 1]) continue;
+      out = index_t(__ldg(row_index + seg[2 * q] + local)) * M + (i - r * M);
+    }
     float v = part[i];
     for (int z = 1; z < splits; ++z) v += part[z * total + i];
-    y[i] = from_f32<Element>(v);
+    y[out] = from_f32<Element>(v);
   }
 }
 
@@ -3001,7 +3085,7 @@ class Gemm {
     }
     const int max_slices = path(a) == GemmPath::kLut            ? detail::kLutMaxSlices
                            : path(a) == GemmPath::kBinaryMma    ? detail::kBmmaMaxSlices
-                           : path(a) == GemmPath::kWgmmaDequant ? Tuning::kWgMaxSplits
+                           : path(a) == GemmPath::kWgmmaDequant || path(a) == GemmPath::kSplitWgmma ? Tuning::kWgMaxSplits
                                                                 : Tuning::kDqWarps;
     if (a.k_slices < 0 || a.k_slices > max_slices || (a.k_slices & (a.k_slices - 1)) != 0) {
       os << "k_slices = " << a.k_slices << " must be 0 (auto) or a power of two up to " << max_slices << " on path "
@@ -3034,7 +3118,7 @@ class Gemm {
          << Tuning::kBmmaLargeMinRows << "); this call takes " << to_string(path(a));
       return fail(Status::kInvalidProblem);
     }
-    if (a.path == GemmPath::kWgmmaDequant && !kHaveWgmma) {
+    if ((a.path == GemmPath::kWgmmaDequant || a.path == GemmPath::kSplitWgmma) && !kHaveWgmma) {
       os << "path " << to_string(a.path) << " is not in this build (compile the device code for sm_90a and define "
          << "ANYBCQ_CUDA_SM90A)";
       return fail(Status::kInvalidProblem);
@@ -3050,9 +3134,12 @@ class Gemm {
          << to_string(a.row_bits ? GemmPath::kSplitCublas : GemmPath::kDequantCublas) << " then)";
       return fail(Status::kInvalidProblem);
     }
-    if ((a.path == GemmPath::kSplitDequant || a.path == GemmPath::kSplitCublas) && !a.row_bits) {
+    if ((a.path == GemmPath::kSplitDequant || a.path == GemmPath::kSplitCublas || a.path == GemmPath::kSplitWgmma) &&
+        !a.row_bits) {
       os << "path " << to_string(a.path) << " takes per-row precision (row_bits); one precision per call takes "
-         << to_string(a.path == GemmPath::kSplitDequant ? GemmPath::kFusedDequant : GemmPath::kDequantCublas);
+         << to_string(a.path == GemmPath::kSplitDequant  ? GemmPath::kFusedDequant
+                      : a.path == GemmPath::kSplitWgmma ? GemmPath::kWgmmaDequant
+                                                          : GemmPath::kDequantCublas);
       return fail(Status::kInvalidProblem);
     }
     if (a.row_bits && ((a.path == GemmPath::kFusedDequant && !dq_per_row(w)) || a.path == GemmPath::kDequantCublas ||
@@ -3060,7 +3147,7 @@ class Gemm {
                        (a.path == GemmPath::kBinaryMma && !bmma_per_row(a)))) {
       os << "path " << to_string(a.path) << " takes one precision per call here; per-row precision needs "
          << to_string(GemmPath::kFusedBitSerial) << ", " << to_string(GemmPath::kSplitDequant) << ", "
-         << to_string(GemmPath::kSplitCublas) << ", "
+         << to_string(GemmPath::kSplitCublas) << ", " << to_string(GemmPath::kSplitWgmma) << " (sm_90a builds), "
          << to_string(GemmPath::kFusedDequant) << " where p_max ≤ 4 (p_max = " << w.p_max() << "), "
          << to_string(GemmPath::kBinaryMma)
          << " where also M % 16 == 0, group ≥ 128 and the scale tables are 16-byte aligned, or kAuto";
@@ -3118,20 +3205,31 @@ class Gemm {
     return a.batch <= detail::kBmmaMaxBatch && w.group != 64 && w.p_max() <= 4 && aligned_scales(w) &&
            detail::row_scales_fit<Scale>(w.p_min(), w.p_max(), w.beta != nullptr, w.group == 128 ? 2 : 1);
   }
+  //! Per-row calls on which the precision split on the warpgroup kernel beats the other splits (sm_90a
+  //! builds; the fast decode): batch kMinSplitWgBatch … kMaxSplitWgBatch on weights with M·K ≥
+  //! kSplitWgLargeWeights, kMinSplitWgBatchSmall … kMaxSplitWgBatchSmall on smaller ones (H200, rows at p =
+  //! 2, 3, 4: docs/perf/gpu.md).
+  static bool split_wg_wins(const Arguments& a) {
+    const WeightsView& w = a.weights;
+    const bool large = w.rows * w.cols >= Tuning::kSplitWgLargeWeights;
+    return kHaveWgmma && fast_decode(w) &&
+           a.batch >= (large ? Tuning::kMinSplitWgBatch : Tuning::kMinSplitWgBatchSmall) &&
+           a.batch <= (large ? Tuning::kMaxSplitWgBatch : Tuning::kMaxSplitWgBatchSmall);
+  }
   //! Whether path p rebuilds Ŵ_p with the register dequantization for call a (so needs fast_decode()):
   //! the precision split; one-precision calls on the warpgroup kernel and on fused-dq unless it takes the
   //! planes as operands (the per-row modes of the other kernels keep the planes as operands).
   static bool needs_fast_decode(GemmPath p, const Arguments& a) {
-    return p == GemmPath::kSplitDequant ||
+    return p == GemmPath::kSplitDequant || p == GemmPath::kSplitWgmma ||
            (!a.row_bits && (p == GemmPath::kWgmmaDequant ||
                             (p == GemmPath::kFusedDequant && !detail::dq_planes_as_operands(a.batch, a.bits))));
   }
   //! Path a call takes: a.path if forced, else per-row precision → binary mma up to batch
   //! Tuning::kMaxRowBitsBmmaBatch where bmma_per_row, the register-dequantizing kernel's per-row mode up to
   //! batch Tuning::kMaxRowBitsDqBatch where dq_per_row,
-  //! the precision split through cuBLAS from batch Tuning::kMinSplitCublasBatch or where the fast decode
-  //! does not hold, else the precision split on the register-dequantizing kernel (H200, rows at p = 2, 3, 4:
-  //! docs/perf/gpu.md); group ≥ 128 and batch ≤
+  //! the precision split on the warpgroup kernel where split_wg_wins, else through cuBLAS from batch
+  //! Tuning::kMinSplitCublasBatch or where the fast decode does not hold, else the precision split on the
+  //! register-dequantizing kernel (H200, rows at p = 2, 3, 4: docs/perf/gpu.md); group ≥ 128 and batch ≤
   //! Tuning::kMaxBmmaBatch (kMaxBmmaBatchTall where bmma_up_to_tall, 8 where bmma_tile_wins) → binary mma; in sm_90a builds (kHaveWgmma) batch kMaxFusedBatch + 1 … kMaxWgmmaBatch, or kWgmmaEarlyBatch + 1 …
   //! kMaxWgmmaBatch when M ≥ kWgmmaMinRows → warpgroup kernel; batch ≤ kMaxFusedBatch → register-dequantizing;
   //! larger batches → dequantize + cuBLAS. (Crossovers measured on an H100, docs/perf/gpu.md.) A pick that
@@ -3142,6 +3240,7 @@ class Gemm {
       return a.batch <= Tuning::kMaxRowBitsBmmaBatch && bmma_per_row(a) ? GemmPath::kBinaryMma
              : a.batch <= Tuning::kMaxRowBitsDqBatch && dq_per_row(a.weights)
                  ? GemmPath::kFusedDequant
+             : split_wg_wins(a) ? GemmPath::kSplitWgmma
              : a.batch >= Tuning::kMinSplitCublasBatch || !fast_decode(a.weights) ? GemmPath::kSplitCublas
                                                                                    : GemmPath::kSplitDequant;
     if (a.weights.group != 64 &&
@@ -3212,6 +3311,7 @@ class Gemm {
     if (path(a) == GemmPath::kSplitDequant)
       return round_up(static_cast<std::size_t>(detail::kSplitSegInts + a.batch) * sizeof(int));
     if (path(a) == GemmPath::kSplitCublas) return SplitCublasLayout(a).total;
+    if (path(a) == GemmPath::kSplitWgmma) return SplitWgLayout(a).total;
     if (path(a) == GemmPath::kBinaryMma) return round_up(bmma_bits_bytes(a)) + round_up(bmma_scale_bytes(a));
     if (path(a) == GemmPath::kWgmmaDequant) return round_up(wg_packed_bytes(a)) + wg_partial_bytes(a);
     if (path(a) != GemmPath::kDequantCublas) return 0;
@@ -3264,6 +3364,11 @@ class Gemm {
       return s;
     }
     if (path(a) == GemmPath::kSplitCublas) return run_split_cublas(a, static_cast<char*>(workspace), stream, message);
+    if (path(a) == GemmPath::kSplitWgmma) {
+      const Status s = run_split_wg(a, static_cast<char*>(workspace), stream);
+      if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
+      return s;
+    }
     if (path(a) == GemmPath::kSplitDequant) {
       const Status s = run_split(a, static_cast<int*>(workspace), stream);
       if (s != Status::kSuccess && message) *message = "anybcq::cuda::Gemm: " + last_error_;
@@ -3540,6 +3645,63 @@ class Gemm {
     return Status::kSuccess;
   }
 
+  //! Workspace of the precision split on the warpgroup kernel: segment table and order (ints); the packed
+  //! activations, ⌈batch / 128⌉ + P − 1 tiles for P precisions (split_tile_base); with K split, the fp32
+  //! partial sums of those tiles' rows.
+  struct SplitWgLayout {
+    index_t tiles = 0;
+    int splits = 1;
+    std::size_t xp = 0, part = 0, total = 0;
+    explicit SplitWgLayout(const Arguments& a) {
+      const WeightsView& w = a.weights;
+      tiles = (a.batch + detail::kWgBatch - 1) / detail::kWgBatch + (w.p_max() - w.p_min());
+      Arguments one = a;  // K slices as for one 128-row tile of one precision: the usual segment
+      one.row_bits = nullptr;
+      one.batch = std::min<index_t>(a.batch, detail::kWgBatch);
+      splits = wg_splits(one);
+      xp = round_up(static_cast<std::size_t>(detail::kSplitSegInts + a.batch) * sizeof(int));
+      part = xp + round_up(static_cast<std::size_t>(tiles * w.layout.chunks() * 4) * detail::kWgTileU4 * 16);
+      total = part + (splits > 1 ? round_up(static_cast<std::size_t>(splits * tiles * detail::kWgBatch * w.rows) *
+                                            sizeof(float))
+                                 : 0);
+    }
+  };
+
+  //! Precision split on the warpgroup kernel: split_rows_kernel sorts the rows by precision; the packing
+  //! kernel puts each precision's rows in tiles of their own; the warpgroup kernel runs once per precision
+  //! the weights have, highest first, each block on one tile of its segment (blocks past the segment leave
+  //! at once); with K split, one reduction writes every row to its place.
+  Status run_split_wg(const Arguments& a, char* ws, cudaStream_t stream) {
+    if (!sm90_device(GemmPath::kSplitWgmma)) return Status::kInvalidProblem;
+    const WeightsView& w = a.weights;
+    const SplitWgLayout lay(a);
+    int* seg = reinterpret_cast<int*>(ws);
+    int* order = seg + detail::kSplitSegInts;
+    uint4* xp = reinterpret_cast<uint4*>(ws + lay.xp);
+    float* part = lay.splits > 1 ? reinterpret_cast<float*>(ws + lay.part) : nullptr;
+    if (const Status s = launch_split_rows(a, seg, order, stream); s != Status::kSuccess) return s;
+    if (const Status s = launch_wg_pack<true>(params(a), lay.tiles, xp, stream, seg, order); s != Status::kSuccess)
+      return s;
+    const int words = int(w.layout.chunks() * 4);
+    const index_t grid[3] = {(w.layout.row_tiles() + 3) / 4, (a.batch + detail::kWgBatch - 1) / detail::kWgBatch,
+                             lay.splits};
+    for (int p = w.p_max(); p >= w.p_min(); --p) {
+      detail::FusedParams<Scale> prm = split_params(a, p, seg);
+      prm.row_index = order;
+      prm.batch = lay.tiles * detail::kWgBatch;  // the packed rows: the stride of part
+      const Status s = with_planes(p, [&](auto pc) {
+        return launch_wg_one<decltype(pc)::value, 1, true>(prm, xp, words, grid, part, stream);
+      });
+      if (s != Status::kSuccess) return s;
+    }
+    if (lay.splits == 1) return Status::kSuccess;
+    const index_t outputs = lay.tiles * detail::kWgBatch * w.rows;
+    return launch(detail::wg_reduce_kernel<Element, true>,
+                  std::min<index_t>((outputs + 255) / 256, index_t(sm_count()) * 8), 256, 0, stream,
+                  "K-slice reduction", static_cast<const float*>(part), static_cast<Element*>(a.y), outputs,
+                  lay.splits, w.rows, static_cast<const int*>(seg), static_cast<const int*>(order));
+  }
+
   //! Workspace of the precision split through cuBLAS: segment table, order and problem bases (ints); the
   //! problems' pointers; the sorted activations (batch + T rows); the problems' outputs (T·M each); Ŵ_p
   //! for every precision the weights have; cuBLAS's own workspace. Rows go in runs of T = 64 (batch ≤
@@ -3680,27 +3842,36 @@ class Gemm {
   //! Packs the activations into `xp`, then runs the warpgroup kernel over `splits` K slices (more than
   //! one: partial sums in `part`, then wg_reduce_kernel). Checks first that the device is compute
   //! capability 9.0 (the only one sm_90a code runs on).
-  Status launch_wg(const detail::FusedParams<Scale>& prm, int planes, int splits, uint4* xp, float* part,
-                   cudaStream_t stream) {
+  //! Whether the current device runs sm_90a code (compute capability 9.0); else sets last_error_ for `path`.
+  bool sm90_device(GemmPath path) {
     if (cc_ == 0) {
       int dev = 0, major = 0, minor = 0;
       if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
           cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess)
         cc_ = 10 * major + minor;
     }
-    if (cc_ != 90) {
-      last_error_ = "path wgmma-dq needs a compute capability 9.0 device (this one: " + std::to_string(cc_ / 10) + "." +
-                    std::to_string(cc_ % 10) + ")";
-      return Status::kInvalidProblem;
-    }
+    if (cc_ == 90) return true;
+    last_error_ = std::string("path ") + to_string(path) + " needs a compute capability 9.0 device (this one: " +
+                  std::to_string(cc_ / 10) + "." + std::to_string(cc_ % 10) + ")";
+    return false;
+  }
+  //! Launches the activation packing of the warpgroup kernel over `tiles` 128-row tiles (kSplit: the sorted
+  //! rows of each precision from a tile of their own, seg and order from split_rows_kernel).
+  template <bool kSplit = false>
+  Status launch_wg_pack(const detail::FusedParams<Scale>& prm, index_t tiles, uint4* xp, cudaStream_t stream,
+                        const int* seg = nullptr, const int* order = nullptr) {
+    const int words = int(prm.chunks * 4);
+    const index_t total = tiles * words * detail::kWgTileU4;
+    const index_t pack_blocks = std::min<index_t>((total + 255) / 256, index_t(sm_count()) * 16);
+    return launch(detail::wg_pack_x_kernel<Element, kSplit>, pack_blocks, 256, 0, stream, "activation packing",
+                  static_cast<const Element*>(prm.x), xp, prm.batch, int(prm.K), words, total, seg, order);
+  }
+  Status launch_wg(const detail::FusedParams<Scale>& prm, int planes, int splits, uint4* xp, float* part,
+                   cudaStream_t stream) {
+    if (!sm90_device(GemmPath::kWgmmaDequant)) return Status::kInvalidProblem;
     const int words = int(prm.chunks * 4);
     const index_t bblocks = wg_tile_rows(prm.batch);
-    const index_t total = bblocks * words * detail::kWgTileU4;
-    const index_t pack_blocks = std::min<index_t>((total + 255) / 256, index_t(sm_count()) * 16);
-    if (const Status s = launch(detail::wg_pack_x_kernel<Element>, pack_blocks, 256, 0, stream, "activation packing",
-                                static_cast<const Element*>(prm.x), xp, prm.batch, int(prm.K), words, total);
-        s != Status::kSuccess)
-      return s;
+    if (const Status s = launch_wg_pack(prm, bblocks, xp, stream); s != Status::kSuccess) return s;
     const index_t row_blocks = (prm.row_tiles + 3) / 4;
     const Status s = with_planes(planes, [&](auto pc) {
       constexpr int kP = decltype(pc)::value;
@@ -3720,9 +3891,10 @@ class Gemm {
     });
     if (s != Status::kSuccess || splits == 1) return s;
     const index_t outputs = prm.batch * prm.M;
-    return launch(detail::wg_reduce_kernel<Element>, std::min<index_t>((outputs + 255) / 256, index_t(sm_count()) * 8),
-                  256, 0, stream, "K-slice reduction", static_cast<const float*>(part), static_cast<Element*>(prm.y),
-                  outputs, splits);
+    return launch(detail::wg_reduce_kernel<Element, false>,
+                  std::min<index_t>((outputs + 255) / 256, index_t(sm_count()) * 8), 256, 0, stream,
+                  "K-slice reduction", static_cast<const float*>(part), static_cast<Element*>(prm.y), outputs, splits,
+                  prm.M, static_cast<const int*>(nullptr), static_cast<const int*>(nullptr));
   }
   template <int kPlanes>
   Status launch_ws_one(const detail::FusedParams<Scale>& prm, const uint4* xp, int words, const index_t (&grid)[3],
@@ -3731,10 +3903,10 @@ class Gemm {
                        detail::ws_smem_bytes<Scale>(kPlanes), stream, "warp-specialized warpgroup kernel", prm,
                        xp, words, part);
   }
-  template <int kPlanes, int kNB>
+  template <int kPlanes, int kNB, bool kSplit = false>
   Status launch_wg_one(const detail::FusedParams<Scale>& prm, const uint4* xp, int words, const index_t (&grid)[3],
                        float* part, cudaStream_t stream) {
-    return launch_grid(detail::wgdq_kernel<Element, Scale, kPlanes, kNB>, grid, 128,
+    return launch_grid(detail::wgdq_kernel<Element, Scale, kPlanes, kNB, kSplit>, grid, 128,
                        detail::wg_smem_bytes<Scale>(kPlanes, kNB), stream, "warpgroup kernel", prm, xp, words, part);
   }
 
