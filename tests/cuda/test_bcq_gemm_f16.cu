@@ -205,8 +205,8 @@ TEST_CASE("can_implement names what it cannot take") {
   // Per-row precision (group 64, so not the binary-mma kernel): the register-dequantizing kernel's per-row
   // mode up to batch 16 where p_max ≤ 4 (it needs no fast decode), the precision split on it up to batch
   // 127 on these small weights (95 on weights of M·K ≥ 2^25), in sm_90a builds the split on the warpgroup
-  // kernel from there up to 256 (768), through cuBLAS above or where the fast decode does not hold; a
-  // forced one-precision path cannot take it, and the splits take nothing else.
+  // kernel from there up to 256 (768; 1536 where M ≥ 2K), through cuBLAS above or where the fast decode
+  // does not hold; a forced one-precision path cannot take it, and the splits take nothing else.
   b = a;
   b.row_bits = reinterpret_cast<const int*>(std::uintptr_t(4096));
   CHECK(cuda::Gemm<__half>::can_implement(b).ok());
@@ -238,14 +238,16 @@ TEST_CASE("can_implement names what it cannot take") {
   b.batch = 257;
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kSplitCublas);
   CHECK(cuda::Gemm<__half>::workspace_size(b) > 2 * 40 * 256 * sizeof(__half));
-  {  // the same on weights of 2^25 elements (path() reads only the shape here)
-    auto big = b;
-    big.weights.rows = 8192;
-    big.weights.cols = 4096;
+  for (const index_t rows : {index_t(4096), index_t(8192)}) {  // weights of 2^25 elements, M < 2K and M = 2K
+    auto big = b;                                                // (path() reads only the shape here)
+    big.weights.rows = rows;
+    big.weights.cols = index_t(1) << 25 >> (rows == 4096 ? 12 : 13);
+    const index_t hi = rows == 4096 ? 768 : 1536;
     for (const auto& nb : {std::pair{index_t(95), cuda::GemmPath::kSplitDequant}, std::pair{index_t(96), wg_or},
-                           std::pair{index_t(768), cuda::kHaveWgmma ? cuda::GemmPath::kSplitWgmma : cuda::GemmPath::kSplitCublas},
-                           std::pair{index_t(769), cuda::GemmPath::kSplitCublas}}) {
+                           std::pair{hi, cuda::kHaveWgmma ? cuda::GemmPath::kSplitWgmma : cuda::GemmPath::kSplitCublas},
+                           std::pair{hi + 1, cuda::GemmPath::kSplitCublas}}) {
       big.batch = nb.first;
+      CAPTURE(rows);
       CAPTURE(nb.first);
       CHECK(cuda::Gemm<__half>::path(big) == nb.second);
     }

@@ -99,12 +99,17 @@ struct DefaultTuning {
   static constexpr int kMaxRowBitsDqBatch = 16;  //!< … then the register-dequantizing kernel's per-row mode up to here
   static constexpr int kMinSplitCublasBatch = 256;  //!< … the precision split through cuBLAS from here
   //! sm_90a builds: the precision split on the warpgroup kernel at batch kMinSplitWgBatch … kMaxSplitWgBatch
-  //! where M·K ≥ kSplitWgLargeWeights, else at kMinSplitWgBatchSmall … kMaxSplitWgBatchSmall
+  //! (kMaxSplitWgBatchTall where M ≥ 2K) where M·K ≥ kSplitWgLargeWeights, else at kMinSplitWgBatchSmall …
+  //! kMaxSplitWgBatchSmall
   static constexpr int kMinSplitWgBatch = 96;
   static constexpr int kMaxSplitWgBatch = 768;
+  static constexpr int kMaxSplitWgBatchTall = 1536;
   static constexpr index_t kSplitWgLargeWeights = index_t(1) << 25;
   static constexpr int kMinSplitWgBatchSmall = 128;
   static constexpr int kMaxSplitWgBatchSmall = 256;
+  //! … its launches let the next precision's launch start from their blocks' start above this batch, else
+  //! once a block's main loop is done
+  static constexpr int kSplitWgEarlyTriggerBatch = 256;
   static constexpr std::size_t kCublasWorkspace = std::size_t(32) << 20;  //!< bytes handed to cuBLAS
 };
 
@@ -167,6 +172,7 @@ struct FusedParams {
   //! row at sorted position i being row_index[i] of x and y (device arrays written by split_rows_kernel); or nullptr.
   const int* seg = nullptr;
   const int* row_index = nullptr;
+  bool early_trigger = false;  //!< precision split on the warpgroup kernel: let the next launch start at block start
   int fold_blocks = 4;            //!< 64-column blocks per scale fold (1: g = 64, 2: g = 128, 4: else)
   //! log2(fold_blocks): words per group are 1 << fold_shift() within a chunk.
   ANYBCQ_HOST_DEVICE int fold_shift() const { return fold_blocks == 1 ? 0 : fold_blocks == 2 ? 1 : 2; }
@@ -2496,9 +2502,19 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
   static_assert(!kSplit || kNB == 1, "a precision split takes one 128-row tile per block");
   index_t tile_y = blockIdx.y;
   index_t seg_count = 0, seg_first = 0;
+  // Precision split: the next precision's launch (programmatic) may start while this one's last blocks
+  // run (from their start where prm.early_trigger, else once their main loop is done); it reads nothing
+  // this one writes. Block (0, 0, 0) waits for the launch before this one before it leaves, so that each
+  // launch completes after the one before it (a kernel that waits for the last one then sees every
+  // launch's rows).
+  const bool chain = kSplit && blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0;
   if constexpr (kSplit) {
+    if (prm.early_trigger) pdl_launch_dependents();
     seg_count = prm.seg[1];
-    if (index_t(blockIdx.y) * kWgBatch >= seg_count) return;
+    if (index_t(blockIdx.y) * kWgBatch >= seg_count) {
+      if (chain) pdl_wait();
+      return;
+    }
     seg_first = prm.seg[0];
     tile_y += split_tile_base(prm.seg - 2 * kPlanes, kPlanes);
   }
@@ -2621,6 +2637,8 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
 #pragma unroll
     for (int i = 0; i < 64; ++i) wg_fence_operand(d[h][i]);
   cp_async_wait<0>();
+  if constexpr (kSplit)
+    if (!prm.early_trigger) pdl_launch_dependents();
 
   if (rt_own < prm.row_tiles) {
     Element* y = static_cast<Element*>(prm.y);
@@ -2652,6 +2670,7 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
             }
           }
   }
+  if (chain) pdl_wait();
 #else
   (void)prm, (void)xp, (void)words, (void)part;
 #endif
@@ -3024,11 +3043,12 @@ class Gemm {
     const int* row_bits = nullptr;  //!< device array of `batch` precisions, one per row of x; or null
     GemmPath path = GemmPath::kAuto;  //!< force a path (tests, benchmarks); kAuto lets the dispatcher pick
     //! K slices: per block on the register-dequantizing path (1, 2, 4, … ≤ Tuning::kDqWarps) and the LUT
-    //! path (1, 2, 4, 8); blocks per output tile on the warpgroup path (1, 2, 4, … ≤ Tuning::kWgMaxSplits,
-    //! at most one per 256-column chunk); 0 = automatic.
+    //! path (1, 2, 4, 8); blocks per output tile on the warpgroup path and split-wg (1, 2, 4, … ≤
+    //! Tuning::kWgMaxSplits, at most one per 256-column chunk); 0 = automatic.
     int k_slices = 0;
-    //! Binary-mma and register-dequantizing paths: launch with programmatic dependent launch, so that a
-    //! kernel starts fetching weights while the one before it in the stream finishes; results are
+    //! Binary-mma and register-dequantizing paths and the precision splits: launch with programmatic
+    //! dependent launch, so that a kernel starts fetching weights while the one before it in the stream
+    //! finishes (split-wg: each precision's launch while the one before it drains); results are
     //! unchanged. A compute capability 9.0 feature: set false for builds that run on older devices.
     bool pdl = true;
     //! Binary-mma path: take the activations' bit planes from the workspace, where an earlier run() with
@@ -3206,15 +3226,17 @@ class Gemm {
            detail::row_scales_fit<Scale>(w.p_min(), w.p_max(), w.beta != nullptr, w.group == 128 ? 2 : 1);
   }
   //! Per-row calls on which the precision split on the warpgroup kernel beats the other splits (sm_90a
-  //! builds; the fast decode): batch kMinSplitWgBatch … kMaxSplitWgBatch on weights with M·K ≥
-  //! kSplitWgLargeWeights, kMinSplitWgBatchSmall … kMaxSplitWgBatchSmall on smaller ones (H200, rows at p =
-  //! 2, 3, 4: docs/perf/gpu.md).
+  //! builds; the fast decode): batch kMinSplitWgBatch … kMaxSplitWgBatch (kMaxSplitWgBatchTall where
+  //! M ≥ 2K) on weights with M·K ≥ kSplitWgLargeWeights, kMinSplitWgBatchSmall … kMaxSplitWgBatchSmall on
+  //! smaller ones (H200, rows at p = 2, 3, 4: docs/perf/gpu.md).
   static bool split_wg_wins(const Arguments& a) {
     const WeightsView& w = a.weights;
     const bool large = w.rows * w.cols >= Tuning::kSplitWgLargeWeights;
+    const index_t hi = !large ? Tuning::kMaxSplitWgBatchSmall
+                       : w.rows >= 2 * w.cols ? Tuning::kMaxSplitWgBatchTall
+                                              : Tuning::kMaxSplitWgBatch;
     return kHaveWgmma && fast_decode(w) &&
-           a.batch >= (large ? Tuning::kMinSplitWgBatch : Tuning::kMinSplitWgBatchSmall) &&
-           a.batch <= (large ? Tuning::kMaxSplitWgBatch : Tuning::kMaxSplitWgBatchSmall);
+           a.batch >= (large ? Tuning::kMinSplitWgBatch : Tuning::kMinSplitWgBatchSmall) && a.batch <= hi;
   }
   //! Whether path p rebuilds Ŵ_p with the register dequantization for call a (so needs fast_decode()):
   //! the precision split; one-precision calls on the warpgroup kernel and on fused-dq unless it takes the
@@ -3670,7 +3692,8 @@ class Gemm {
   //! Precision split on the warpgroup kernel: split_rows_kernel sorts the rows by precision; the packing
   //! kernel puts each precision's rows in tiles of their own; the warpgroup kernel runs once per precision
   //! the weights have, highest first, each block on one tile of its segment (blocks past the segment leave
-  //! at once); with K split, one reduction writes every row to its place.
+  //! at once), each launch after the first starting while the one before it drains (Arguments::pdl); with
+  //! K split, one reduction writes every row to its place.
   Status run_split_wg(const Arguments& a, char* ws, cudaStream_t stream) {
     if (!sm90_device(GemmPath::kSplitWgmma)) return Status::kInvalidProblem;
     const WeightsView& w = a.weights;
@@ -3689,8 +3712,13 @@ class Gemm {
       detail::FusedParams<Scale> prm = split_params(a, p, seg);
       prm.row_index = order;
       prm.batch = lay.tiles * detail::kWgBatch;  // the packed rows: the stride of part
+      prm.early_trigger = a.batch > Tuning::kSplitWgEarlyTriggerBatch;
+      // After the first, each launch is programmatic: it starts as the one before it drains (wgdq_kernel;
+      // H200: triggered from the blocks' start above batch kSplitWgEarlyTriggerBatch, 2–12% less time at
+      // batch 512 and 768 than without the overlap, up to 12% more at 128 and 256, where the trigger after
+      // the main loop gives 1–3% less).
       const Status s = with_planes(p, [&](auto pc) {
-        return launch_wg_one<decltype(pc)::value, 1, true>(prm, xp, words, grid, part, stream);
+        return launch_wg_one<decltype(pc)::value, 1, true>(prm, xp, words, grid, part, stream, a.pdl && p < w.p_max());
       });
       if (s != Status::kSuccess) return s;
     }
@@ -3905,9 +3933,9 @@ class Gemm {
   }
   template <int kPlanes, int kNB, bool kSplit = false>
   Status launch_wg_one(const detail::FusedParams<Scale>& prm, const uint4* xp, int words, const index_t (&grid)[3],
-                       float* part, cudaStream_t stream) {
-    return launch_grid(detail::wgdq_kernel<Element, Scale, kPlanes, kNB, kSplit>, grid, 128,
-                       detail::wg_smem_bytes<Scale>(kPlanes, kNB), stream, "warpgroup kernel", prm, xp, words, part);
+                       float* part, cudaStream_t stream, bool pdl = false) {
+    return launch_ex(detail::wgdq_kernel<Element, Scale, kPlanes, kNB, kSplit>, grid, 128,
+                     detail::wg_smem_bytes<Scale>(kPlanes, kNB), pdl, stream, "warpgroup kernel", prm, xp, words, part);
   }
 
   Status launch_dequant(const detail::FusedParams<Scale>& prm, int p, bool wide, index_t blocks, Element* out,
