@@ -452,9 +452,11 @@ void per_row_precision() {
     return bits;
   };
   // M not a multiple of 16 (auto: the register-dequantizing kernel's per-row mode up to batch 16, the
-  // precision split on it above, through cuBLAS from 256): the precision split (rows sorted on the device,
+  // precision split on it above, on the warpgroup kernel at 128–256 in sm_90a builds, through cuBLAS from
+  // 257): the precision split (rows sorted on the device,
   // the uniform register-dequantizing kernel once per precision; 1, 2 and 4 batch tiles per block, several
-  // batch blocks, more rows than one block scan takes) and the split through cuBLAS (runs of 64 rows), the
+  // batch blocks, more rows than one block scan takes), the split through cuBLAS (runs of 64 rows), the
+  // split on the warpgroup kernel (sm_90a builds: each precision's rows in 128-row tiles of their own), the
   // per-row mode (planes as operands, one 8-row tile per block) and the bit-serial kernel, forced.
   const auto w = random_weights(211, 1024, 128, 2, 4);
   const cuda::DeviceWeights<> dw(w);
