@@ -2,7 +2,9 @@
 #include <algorithm>
 #include <limits>
 #include <memory>
+#include <random>
 #include <utility>
+#include <vector>
 
 #include "cuda/gemm_test_common.cuh"
 
@@ -128,6 +130,52 @@ TEST_CASE("per-row precision: rows asking for a precision the weights lack come 
     for (const half_t v : y0) finite += std::isnan(to_float(v)) ? 0 : 1;
     CHECK(finite == 0);
   }
+}
+
+TEST_CASE("split-wg packing: each valid row lands in one packed row, every tile holds one precision (host)") {
+  // split_rows_kernel's table built on the host (rows sorted stably by precision; seg[2p] = first sorted
+  // position of p, seg[2p + 1] = its count; p = 0: rows outside p_min … p_max), then every packed row of
+  // the ⌈batch/128⌉ + P − 1 tile bound and one tile past it mapped back (detail::split_packed_row). Runs
+  // without a GPU.
+  std::mt19937 gen(12345);
+  for (const auto& pr : {std::pair{2, 4}, std::pair{1, 8}, std::pair{3, 3}})
+    for (index_t n : {1, 5, 127, 128, 129, 300, 1024}) {
+      const int p_min = pr.first, p_max = pr.second;
+      std::uniform_int_distribution<int> pd(p_min - 1, p_max + 1);  // a few rows the weights lack
+      std::vector<int> bits(static_cast<std::size_t>(n));
+      for (auto& b : bits) b = pd(gen);
+      auto valid_bits = [&](index_t r) {
+        const int b = bits[static_cast<std::size_t>(r)];
+        return b < p_min || b > p_max ? 0 : b;
+      };
+      std::vector<int> seg(static_cast<std::size_t>(cuda::detail::kSplitSegInts), 0), order;
+      for (int p = 0; p <= kMaxBits; ++p) {
+        seg[static_cast<std::size_t>(2 * p)] = static_cast<int>(order.size());
+        for (index_t r = 0; r < n; ++r)
+          if (valid_bits(r) == p) order.push_back(static_cast<int>(r));
+        seg[static_cast<std::size_t>(2 * p + 1)] = static_cast<int>(order.size()) - seg[static_cast<std::size_t>(2 * p)];
+      }
+      const index_t tiles = (n + cuda::detail::kWgBatch - 1) / cuda::detail::kWgBatch + (p_max - p_min);
+      std::vector<int> seen(static_cast<std::size_t>(n), 0), tile_bits(static_cast<std::size_t>(tiles + 1), 0);
+      CAPTURE(n);
+      CAPTURE(p_min);
+      CAPTURE(p_max);
+      for (index_t r = 0; r < (tiles + 1) * cuda::detail::kWgBatch; ++r) {
+        const index_t src = cuda::detail::split_packed_row(seg.data(), order.data(), r);
+        if (src < 0) continue;
+        REQUIRE(src < n);
+        const int p = valid_bits(src);
+        const index_t tile = r / cuda::detail::kWgBatch, base = cuda::detail::split_tile_base(seg.data(), p);
+        CHECK(p > 0);
+        CHECK(tile < tiles);
+        CHECK((tile >= base && tile < base + cuda::detail::split_tiles(seg.data(), p)));
+        int& tb = tile_bits[static_cast<std::size_t>(tile)];
+        CHECK((tb == 0 || tb == p));
+        tb = p;
+        ++seen[static_cast<std::size_t>(src)];
+      }
+      for (index_t r = 0; r < n; ++r) CHECK(seen[static_cast<std::size_t>(r)] == (valid_bits(r) > 0 ? 1 : 0));
+    }
 }
 
 TEST_CASE("binary-mma operands: A bits from MmaTiled words line up with the B columns (host)") {

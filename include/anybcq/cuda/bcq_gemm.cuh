@@ -2375,34 +2375,43 @@ __host__ __device__ constexpr int wg_column_pair(int ps) { return 8 * (ps & 3) +
 //! Precision split on the warpgroup kernel: the sorted rows of each precision q = 1 … kMaxBits (those of
 //! split_rows_kernel's segment table `seg`; q = 0, the rows of a precision the weights lack, is not packed)
 //! start on a new 128-row packed tile, so that every tile holds rows of one precision. At most
-//! ⌈batch / 128⌉ + P − 1 tiles for P precisions. The first packed tile of precision p:
-__device__ __forceinline__ index_t split_tile_base(const int* __restrict__ seg, int p) {
+//! ⌈batch / 128⌉ + P − 1 tiles for P precisions. The packed tiles of precision q:
+__host__ __device__ inline index_t split_tiles(const int* __restrict__ seg, int q) {
+  return (seg[2 * q + 1] + kWgBatch - 1) / kWgBatch;
+}
+//! … the first packed tile of precision p:
+__host__ __device__ inline index_t split_tile_base(const int* __restrict__ seg, int p) {
   index_t base = 0;
-  for (int q = 1; q < p; ++q) base += (seg[2 * q + 1] + kWgBatch - 1) / kWgBatch;
+  for (int q = 1; q < p; ++q) base += split_tiles(seg, q);
   return base;
 }
-//! … and the precision of packed tile `tile` (0 past the last one), with the position of the tile's first
-//! row in that precision's segment in `local0`.
-__device__ __forceinline__ int split_tile_of(const int* __restrict__ seg, index_t tile, index_t& local0) {
+//! … and the row of x and y at packed row r (row_index[i]: the row at sorted position i), or −1 for a row
+//! past its precision's segment or past the last tile.
+__host__ __device__ inline index_t split_packed_row(const int* __restrict__ seg, const int* __restrict__ row_index,
+                                                    index_t r) {
+  const index_t tile = r / kWgBatch;
   index_t base = 0;
   for (int q = 1; q <= kMaxBits; ++q) {
-    const index_t n = (seg[2 * q + 1] + kWgBatch - 1) / kWgBatch;
+    const index_t n = split_tiles(seg, q);
     if (tile < base + n) {
-      local0 = (tile - base) * kWgBatch;
-      return q;
+      const index_t local = (tile - base) * kWgBatch + r % kWgBatch;
+      if (local >= seg[2 * q + 1]) return -1;
+#if defined(__CUDA_ARCH__)
+      return __ldg(row_index + seg[2 * q] + local);
+#else
+      return row_index[seg[2 * q] + local];
+#endif
     }
     base += n;
   }
-  local0 = 0;
-  return 0;
+  return -1;
 }
 
 //! Packs x (batch×K) into the operand tiles of the warpgroup kernel: for every 128-row batch block and
 //! 64-column word one 16 KiB tile, row r of 128 bytes holding the word's columns in operand order
 //! (wg_column_pair), its 16-byte pieces swizzled as the tensor cores read them (piece c at c ^ (r mod 8)).
 //! Rows past the batch and columns past K are zeros. kSplit (precision split): packed tile rows are the
-//! sorted rows of one precision (split_tile_of), row_index[i] being the x row at sorted position i; rows
-//! past a segment are zeros.
+//! sorted rows of one precision (split_packed_row); rows past a segment are zeros.
 template <class Element, bool kSplit = false>
 __global__ void __launch_bounds__(256) wg_pack_x_kernel(const Element* __restrict__ x, uint4* __restrict__ xp,
                                                         index_t batch, int K, int words, index_t total,
@@ -2415,10 +2424,9 @@ __global__ void __launch_bounds__(256) wg_pack_x_kernel(const Element* __restric
     index_t n = (tile / words) * kWgBatch + r;
     bool valid = n < batch;
     if constexpr (kSplit) {
-      index_t local0 = 0;
-      const int q = split_tile_of(seg, tile / words, local0);
-      valid = q > 0 && local0 + r < seg[2 * q + 1];
-      n = valid ? index_t(__ldg(row_index + seg[2 * q] + local0 + r)) : 0;
+      const index_t src = split_packed_row(seg, row_index, n);
+      valid = src >= 0;
+      n = valid ? src : 0;
     }
     const int lc = piece ^ (r & 7);
     std::uint32_t v[4];
@@ -2677,8 +2685,8 @@ __global__ void __launch_bounds__(128, 1) wgdq_kernel(const FusedParams<Scale> p
 }
 
 //! y = Σ_z part[z] in slice order (z = 0, 1, …), converted once: the K slices of the warpgroup kernel.
-//! kSplit (precision split): part holds packed rows of M outputs; a row inside its precision's segment goes
-//! to y row row_index[seg[2q] + its position in the segment], the rest are not written.
+//! kSplit (precision split): part holds packed rows of M outputs; each goes to its row of y
+//! (split_packed_row), the padding rows nowhere.
 template <class Element, bool kSplit = false>
 __global__ void __launch_bounds__(256) wg_reduce_kernel(const float* __restrict__ part, Element* __restrict__ y,
                                                         index_t total, int splits, index_t M,
@@ -2687,12 +2695,9 @@ __global__ void __launch_bounds__(256) wg_reduce_kernel(const float* __restrict_
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += index_t(gridDim.x) * blockDim.x) {
     index_t out = i;
     if constexpr (kSplit) {
-      const index_t r = i / M;
-      index_t local0 = 0;
-      const int q = split_tile_of(seg, r / kWgBatch, local0);
-      const index_t local = local0 + r % kWgBatch;
-      if (q == 0 || local >= seg[2 * q + 1]) continue;
-      out = index_t(__ldg(row_index + seg[2 * q] + local)) * M + (i - r * M);
+      const index_t r = i / M, src = split_packed_row(seg, row_index, r);
+      if (src < 0) continue;
+      out = src * M + (i - r * M);
     }
     float v = part[i];
     for (int z = 1; z < splits; ++z) v += part[z * total + i];
@@ -3714,9 +3719,9 @@ class Gemm {
       prm.batch = lay.tiles * detail::kWgBatch;  // the packed rows: the stride of part
       prm.early_trigger = a.batch > Tuning::kSplitWgEarlyTriggerBatch;
       // After the first, each launch is programmatic: it starts as the one before it drains (wgdq_kernel;
-      // H200: triggered from the blocks' start above batch kSplitWgEarlyTriggerBatch, 2–12% less time at
-      // batch 512 and 768 than without the overlap, up to 12% more at 128 and 256, where the trigger after
-      // the main loop gives 1–3% less).
+      // H200: triggered from the blocks' start above batch kSplitWgEarlyTriggerBatch, up to 12% less time
+      // at batch 512 and 768 than without the overlap, up to 12% more at 128 and 256, where the trigger
+      // after the main loop gives 0–3% less).
       const Status s = with_planes(p, [&](auto pc) {
         return launch_wg_one<decltype(pc)::value, 1, true>(prm, xp, words, grid, part, stream, a.pdl && p < w.p_max());
       });
@@ -3867,9 +3872,6 @@ class Gemm {
     });
   }
 
-  //! Packs the activations into `xp`, then runs the warpgroup kernel over `splits` K slices (more than
-  //! one: partial sums in `part`, then wg_reduce_kernel). Checks first that the device is compute
-  //! capability 9.0 (the only one sm_90a code runs on).
   //! Whether the current device runs sm_90a code (compute capability 9.0); else sets last_error_ for `path`.
   bool sm90_device(GemmPath path) {
     if (cc_ == 0) {
@@ -3894,6 +3896,9 @@ class Gemm {
     return launch(detail::wg_pack_x_kernel<Element, kSplit>, pack_blocks, 256, 0, stream, "activation packing",
                   static_cast<const Element*>(prm.x), xp, prm.batch, int(prm.K), words, total, seg, order);
   }
+  //! Packs the activations into `xp`, then runs the warpgroup kernel over `splits` K slices (more than
+  //! one: partial sums in `part`, then wg_reduce_kernel). Checks first that the device is compute
+  //! capability 9.0 (the only one sm_90a code runs on).
   Status launch_wg(const detail::FusedParams<Scale>& prm, int planes, int splits, uint4* xp, float* part,
                    cudaStream_t stream) {
     if (!sm90_device(GemmPath::kWgmmaDequant)) return Status::kInvalidProblem;
