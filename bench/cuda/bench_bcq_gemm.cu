@@ -11,7 +11,8 @@
 // From batch 2 on, a "per-row" row times one call whose rows ask for p = 2, 3, 4, 2, 3, 4, … (a device
 // array, Arguments::row_bits) and compares it with the uniform call at the batch's highest p; with
 // --per-row-paths, one such row for every path that takes the call (split-dq, split-cublas, split-wg in
-// sm_90a builds, bmma, and fused-dq up to batch 64).
+// sm_90a builds, bmma, and fused-dq up to batch 64). Each per-row row is followed by a "per-row+m" row:
+// the same call with Arguments::row_bits_mask naming the precisions its rows ask for.
 //   roofline = bytes that must move / kPeakBytesPerSecond (3.10 TB/s, the H100 streaming-read ceiling
 //   measured with the reference numbers); bytes for AnyBCQ at p: p·M·K/8 + (p+1)·(K/g)·M·2 (g = --group, 128 by default) + x + y.
 #include <cublas_v2.h>
@@ -142,7 +143,8 @@ int main(int argc, char** argv) {
                   "  --group: scale group size (default 128; it must divide K of every shape timed)\n"
                   "  --no-pdl: launch the binary-mma path's kernels without programmatic dependent launch\n"
                   "  (from batch 2, a per-row row times one call whose rows ask for p = 2, 3, 4, 2, ... against the\n"
-                  "   uniform call at the batch's highest p; with --path other than auto or bitserial it is left out;\n"
+                  "   uniform call at the batch's highest p, and a per-row+m row the same call with row_bits_mask;\n"
+                  "   with --path other than auto or bitserial they are left out;\n"
                   "   --per-row-paths: one per-row row for each of split-dq, split-cublas, split-wg (sm_90a builds), bmma\n"
                   "   and (batch <= 64) fused-dq that takes the call)\n"
                   "  --sweep: also time the path taken with every K split it allows (register-dequantizing kernel:\n"
@@ -251,7 +253,7 @@ int main(int argc, char** argv) {
     };
     // One call's arguments per weight copy: batch n at precision p, or per row (rb, a device array).
     auto make_args = [&](index_t n, int p, const int* rb, std::vector<cuda::Gemm<__half>::Arguments>& args,
-                         cuda::GemmPath path = cuda::GemmPath::kAuto, bool report = true) {
+                         cuda::GemmPath path = cuda::GemmPath::kAuto, bool report = true, unsigned rb_mask = 0) {
       if (path == cuda::GemmPath::kAuto) path = force;
       args.assign(static_cast<std::size_t>(bcq_copies), {});
       for (int c = 0; c < bcq_copies; ++c) {
@@ -271,6 +273,7 @@ int main(int argc, char** argv) {
         args[c].batch = n;
         args[c].bits = p;
         args[c].row_bits = rb;
+        args[c].row_bits_mask = rb_mask;
         args[c].path = path;
         args[c].pdl = pdl;
         const cuda::Check chk = cuda::Gemm<__half>::can_implement(args[c]);
@@ -381,18 +384,24 @@ int main(int argc, char** argv) {
           const cuda::GemmPath taken = cuda::Gemm<__half>::path(args[0]);
           if (std::find(row_taken.begin(), row_taken.end(), taken) != row_taken.end()) continue;
           row_taken.push_back(taken);
-          ensure_ws(args[0]);
-          bool ok = false;
-          const double t = time_ours(gemm, args, ws, ws_bytes, y, bad, n, M, s, ok);
-          if (!ok) {
-            std::fprintf(stderr, "%ld x %ld batch %ld per-row p: outputs not finite\n", long(M), long(K), long(n));
-            return 1;
+          // The call as it is, then with Arguments::row_bits_mask naming the precisions its rows ask for.
+          const unsigned present = (2u << p_top) - (1u << p_min);
+          for (const unsigned mask : {0u, present}) {
+            if (mask && !make_args(n, 0, row_bits, args, rp, true, mask)) return 1;
+            ensure_ws(args[0]);
+            bool ok = false;
+            const double t = time_ours(gemm, args, ws, ws_bytes, y, bad, n, M, s, ok);
+            if (!ok) {
+              std::fprintf(stderr, "%ld x %ld batch %ld per-row p: outputs not finite\n", long(M), long(K), long(n));
+              return 1;
+            }
+            const double bytes = double(p_top) * M * K / 8 + double(p_top + 1) * (K / group) * M * 2 + n * K * 2 + n * M * 2;
+            const double roof = 1e6 * bytes / kPeakBytesPerSecond;
+            std::printf("%5ldx%-5ld %5ld %2s %-10s %9.2f %9.2f %9.2f %5.0f%% %8.0f %7.2fx  per-row (%s%s), %.2fx the uniform p = %d call\n",
+                        long(M), long(K), long(n), "*", mask ? "per-row+m" : "per-row", t, t_fp16, roof, 100 * roof / t,
+                        bytes / (t * 1e3), t_fp16 / t, cuda::to_string(taken), mask ? ", row_bits_mask" : "",
+                        t / t_uniform[p_top], p_top);
           }
-          const double bytes = double(p_top) * M * K / 8 + double(p_top + 1) * (K / group) * M * 2 + n * K * 2 + n * M * 2;
-          const double roof = 1e6 * bytes / kPeakBytesPerSecond;
-          std::printf("%5ldx%-5ld %5ld %2s %-10s %9.2f %9.2f %9.2f %5.0f%% %8.0f %7.2fx  per-row (%s), %.2fx the uniform p = %d call\n",
-                      long(M), long(K), long(n), "*", "per-row", t, t_fp16, roof, 100 * roof / t, bytes / (t * 1e3),
-                      t_fp16 / t, cuda::to_string(taken), t / t_uniform[p_top], p_top);
         }
     }
     std::fflush(stdout);

@@ -587,6 +587,69 @@ void per_row_precision() {
       }
     }
   }
+  // Arguments::row_bits_mask: with the mask of the precisions present every path gives the call without it
+  // bit for bit; with one of them left out of the mask, that precision's rows come out NaN and the others
+  // keep their bits. Aligned scale tables (binary mma; the per-row mode with the scale runs in its ring) and
+  // odd M with group 64 (that mode with its scales from global memory), every path that takes the call.
+  for (const WeightCase c : {WeightCase{224, 1024, 128, 2, 4, false}, WeightCase{211, 768, 64, 2, 4, false}}) {
+    const auto wc = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
+    const cuda::DeviceWeights<> dwc(wc);
+    for (index_t n : {1, 2, 5, 13, 40, 150}) {
+      const index_t M = wc.rows(), K = wc.cols();
+      auto bits = random_bits(n, c.p_min, c.p_max);
+      if (n > 1) bits[1] = 3;  // a precision to leave out, with rows of another one beside it
+      if (n > 1) bits[0] = 4;
+      unsigned present = 0;
+      for (const int b : bits) present |= 1u << b;
+      const auto x = random_x<E>(n, K);
+      DeviceBuffer<E> dx(static_cast<std::size_t>(n * K)), dy(static_cast<std::size_t>(n * M));
+      DeviceBuffer<int> db(static_cast<std::size_t>(n));
+      dx.upload(x.data());
+      db.upload(bits.data());
+      cuda::Gemm<E> gemm;
+      // One call on `path` with `mask`, y filled with `fill` first (finite: every output must be written).
+      auto run = [&](cuda::GemmPath path, unsigned mask, float fill, std::vector<Host<E>>& out) {
+        auto a = gemm_args<E>(dwc, dx.ptr, dy.ptr, n, 0, db.ptr, path);
+        a.row_bits_mask = mask;
+        const auto chk = cuda::Gemm<E>::can_implement(a);
+        if (!chk.ok()) return false;
+        const std::size_t ws_bytes = cuda::Gemm<E>::workspace_size(a);
+        DeviceBuffer<unsigned char> ws(ws_bytes);
+        if (ws_bytes) ws.poison();
+        out.assign(static_cast<std::size_t>(n * M), from_float<Host<E>>(fill));
+        dy.upload(out.data());
+        REQUIRE(gemm.run(a, ws.ptr, ws_bytes, nullptr) == cuda::Status::kSuccess);
+        ANYBCQ_CUDA_CHECK(cudaDeviceSynchronize());
+        dy.download(out.data());
+        return true;
+      };
+      for (const cuda::GemmPath path : {cuda::GemmPath::kAuto, cuda::GemmPath::kBinaryMma, cuda::GemmPath::kFusedDequant,
+                                        cuda::GemmPath::kSplitDequant, cuda::GemmPath::kSplitCublas,
+                                        cuda::GemmPath::kSplitWgmma, cuda::GemmPath::kFusedBitSerial}) {
+        std::vector<Host<E>> plain, hinted, fewer;
+        if (!run(path, 0, 1.0f, plain)) continue;
+        CAPTURE(M);
+        CAPTURE(n);
+        INFO("path ", cuda::to_string(path));
+        REQUIRE(run(path, present, 2.0f, hinted));
+        CHECK(std::memcmp(plain.data(), hinted.data(), plain.size() * sizeof(Host<E>)) == 0);
+        if (n < 2) continue;
+        const unsigned mask = present & ~(1u << 3);
+        REQUIRE(run(path, mask, 2.0f, fewer));
+        for (index_t r = 0; r < n; ++r) {
+          CAPTURE(r);
+          const std::size_t o = static_cast<std::size_t>(r * M);
+          if (bits[static_cast<std::size_t>(r)] == 3) {
+            int finite = 0;
+            for (index_t m = 0; m < M; ++m) finite += std::isnan(to_float(fewer[o + static_cast<std::size_t>(m)])) ? 0 : 1;
+            CHECK(finite == 0);
+          } else {
+            CHECK(std::memcmp(plain.data() + o, fewer.data() + o, static_cast<std::size_t>(M) * sizeof(Host<E>)) == 0);
+          }
+        }
+      }
+    }
+  }
   // p_max 5: the precision split, and the bit-serial kernel forced.
   const auto w5 = random_weights(77, 512, 128, 2, 5);
   const cuda::DeviceWeights<> dw5(w5);

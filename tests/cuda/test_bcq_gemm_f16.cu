@@ -258,6 +258,24 @@ TEST_CASE("can_implement names what it cannot take") {
   b = a;
   b.row_bits = reinterpret_cast<const int*>(std::uintptr_t(4096));
   CHECK(cuda::Gemm<__half>::can_implement(b).ok());
+  {  // row_bits_mask: the weights' precisions (2, 3) only, and only with row_bits
+    auto h = b;
+    h.row_bits_mask = 1u << 3;
+    CHECK(cuda::Gemm<__half>::can_implement(h).ok());
+    h.row_bits_mask = (1u << 2) | (1u << 3);
+    CHECK(cuda::Gemm<__half>::can_implement(h).ok());
+    h.row_bits_mask = (1u << 2) | (1u << 4);
+    r = cuda::Gemm<__half>::can_implement(h);
+    CHECK(r.status == cuda::Status::kInvalidProblem);
+    CHECK(r.message.find("row_bits_mask = 0x14 names precisions the weights lack") != std::string::npos);
+    h.row_bits_mask = 1u << 1;
+    CHECK(cuda::Gemm<__half>::can_implement(h).status == cuda::Status::kInvalidProblem);
+    h = a;
+    h.row_bits_mask = 1u << 3;
+    r = cuda::Gemm<__half>::can_implement(h);
+    CHECK(r.status == cuda::Status::kInvalidProblem);
+    CHECK(r.message.find("without row_bits") != std::string::npos);
+  }
   CHECK(cuda::Gemm<__half>::path(b) == cuda::GemmPath::kFusedDequant);
   CHECK(cuda::Gemm<__half>::workspace_size(b) == 0);
   b.batch = 16;

@@ -168,6 +168,7 @@ struct FusedParams {
   index_t batch = 0;
   int bits = 0;                  //!< uniform precision (row_bits == nullptr)
   const int* row_bits = nullptr;  //!< per-row precision (device), or nullptr
+  int row_mask = 0;  //!< per-row precision: the precisions rows may ask for (Arguments::row_bits_mask), 0: any
   //! Precision split (uniform kernels): this launch takes sorted positions seg[0] … seg[0] + seg[1] − 1, the
   //! row at sorted position i being row_index[i] of x and y (device arrays written by split_rows_kernel); or nullptr.
   const int* seg = nullptr;
@@ -508,11 +509,20 @@ struct RowScaleRuns {
   }
 };
 
-//! Per-row precision: p where the weights have it and a kernel built for kPlanes planes can fold it,
-//! else 0 (such rows' outputs are NaN).
+//! Per-row precision: p where the weights have it, the call's row_mask (if any) holds it and a kernel built
+//! for kPlanes planes can fold it, else 0 (such rows' outputs are NaN).
 template <int kPlanes, class Scale>
 __device__ __forceinline__ int valid_precision(const FusedParams<Scale>& prm, int p) {
-  return p < prm.scales.p_min || p > prm.scales.p_max || p > kPlanes ? 0 : p;
+  return p < prm.scales.p_min || p > prm.scales.p_max || p > kPlanes || (prm.row_mask && !((prm.row_mask >> p) & 1)) ? 0 : p;
+}
+//! Per-row precision with a row_mask: the precisions a kernel built for kPlanes planes may fold (bit p), and
+//! the highest of them (0 if none), known before any row is read.
+template <int kPlanes, class Scale>
+__device__ __forceinline__ int hinted_precisions(const FusedParams<Scale>& prm, int& p_hi) {
+  const int top = min(kPlanes, prm.scales.p_max);
+  const int m = top < prm.scales.p_min ? 0 : prm.row_mask & ((2 << top) - (1 << prm.scales.p_min));
+  p_hi = m ? 31 - __clz(m) : 0;
+  return m;
 }
 //! The precisions of the 8 rows n0, …, n0 + 7 over a warp (rows from n0 + count on, or past the batch,
 //! count as 0): lane l holds row n0 + (l mod 8)'s (pl), p_hi the highest, pmask bit p for each p present.
@@ -1146,24 +1156,17 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
     };
     // Per-row precision: every row that is folded reads the planes below the weights' p_min, so those of the
     // first ring stages are requested before the wait below (committed with stage 0's copies), the rest after it.
-    const int p_early = mixed ? min(prm.scales.p_min, kPlanes) : 0;
-    if (mixed) {
+    // With a row_mask (hinted), the first stages' copies of every plane and scale run its precisions need are
+    // all requested before the wait.
+    int p_hi = kPlanes, pmask = 0;
+    const bool hinted = mixed && prm.row_mask != 0;
+    if (hinted) pmask = hinted_precisions<kPlanes>(prm, p_hi);
+    const int p_early = hinted ? 0 : mixed ? min(prm.scales.p_min, kPlanes) : 0;
+    if (mixed && !hinted) {
 #pragma unroll
       for (int i = 0; i < kStages - 1; ++i) copy_planes(i, 0, p_early);
     }
-    // Per-row precision: pc[j] is the precision of this lane's batch column 2t + j (0: past the batch or
-    // outside the weights' range, not folded), p_hi the highest of the tile (planes from it on are not
-    // read). row_bits may be the previous kernel's output, so this waits first.
-    int pc[2] = {0, 0}, p_hi = kPlanes, pmask = 0;
-    if (mixed) {
-      const TileRowBits rb = tile_row_bits<kPlanes>(prm, n_base, 8, lane);
-      p_hi = rb.p_hi;
-      pmask = rb.pmask;
-      pc[0] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t);
-      pc[1] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t + 1);
-    }
-    const RowScaleRuns<Scale> rsr(prm, kPlanes, ng, pmask);
-    const int poff[2] = {rsr.off(max(pc[0], 1)), rsr.off(max(pc[1], 1))};  // each column's first entry in a group's runs
+    RowScaleRuns<Scale> rsr(prm, kPlanes, ng, pmask);
     const index_t m_lo = rt * 16 + g;
 
     auto issue = [&](int i) {
@@ -1178,8 +1181,27 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
       }
       cp_async_commit();
     };
+    if (hinted || !mixed) {
 #pragma unroll
-    for (int i = 0; i < kStages - 1; ++i) issue(i);
+      for (int i = 0; i < kStages - 1; ++i) issue(i);
+    }
+    // Per-row precision: pc[j] is the precision of this lane's batch column 2t + j (0: past the batch, outside
+    // the weights' range or the row_mask: not folded), p_hi the highest of the tile (planes from it on are
+    // not read). row_bits may be the previous kernel's output, so this waits first.
+    int pc[2] = {0, 0};
+    if (mixed) {
+      const TileRowBits rb = tile_row_bits<kPlanes>(prm, n_base, 8, lane);
+      p_hi = rb.p_hi;  // (hinted: at most the hint's)
+      pmask = rb.pmask;
+      rsr.pmask = pmask;
+      pc[0] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t);
+      pc[1] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t + 1);
+    }
+    const int poff[2] = {rsr.off(max(pc[0], 1)), rsr.off(max(pc[1], 1))};  // each column's first entry in a group's runs
+    if (mixed && !hinted) {
+#pragma unroll
+      for (int i = 0; i < kStages - 1; ++i) issue(i);
+    }
     pdl_wait();  // weights are requested; activations may be the previous kernel's output
 
     // Activations two 64-column words ahead (NT ≤ 2): at the start of word w, xq[w mod 2] holds word w.
@@ -1429,14 +1451,15 @@ constexpr int kSplitThreads = 256;
 //! Precision split of a per-row-precision call, one block: sorts the rows by precision, stably, into
 //! order[0 … batch − 1] (order[i] = the row at sorted position i) and writes seg[2p] = the first sorted
 //! position of precision p and seg[2p + 1] = its row count, for p = 0 … kMaxBits; p = 0 collects the rows
-//! whose precision is outside p_min … p_max, and their outputs are set to NaN here. Ranks come from warp
+//! whose precision is outside p_min … p_max or outside `mask` (Arguments::row_bits_mask; 0: none), and their
+//! outputs are set to NaN here. Ranks come from warp
 //! ballots and a scan over the warps' counts, one chunk of kSplitThreads rows and one precision present at a
 //! time, so the order is deterministic. (cub::BlockScan would do the same, but CUB's headers declare a
 //! global namespace cuda that makes anybcq::cuda ambiguous in code that says `using namespace anybcq`.)
 //! It does not trigger its dependents: the next kernel starts once it has completed.
 template <class Element>
 __global__ void __launch_bounds__(kSplitThreads) split_rows_kernel(const int* __restrict__ row_bits, int batch, int p_min,
-                                                                   int p_max, int* __restrict__ seg,
+                                                                   int p_max, unsigned mask, int* __restrict__ seg,
                                                                    int* __restrict__ order, Element* __restrict__ y,
                                                                    index_t M) {
   constexpr int kWarps = kSplitThreads / 32;
@@ -1448,7 +1471,7 @@ __global__ void __launch_bounds__(kSplitThreads) split_rows_kernel(const int* __
   __syncthreads();
   auto bits_of = [&](int n) {
     const int p = row_bits[n];
-    return p < p_min || p > p_max ? 0 : p;
+    return p < p_min || p > p_max || (mask && !((mask >> p) & 1u)) ? 0 : p;
   };
   for (int n = threadIdx.x; n < batch; n += kSplitThreads) atomicAdd(&count[bits_of(n)], 1);
   __syncthreads();
@@ -2117,7 +2140,14 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   constexpr int BR = kTile ? 1 : B;  // activation rows with their own mma columns (1 for the batch tile)
   // Per-row precision: every row that is folded reads the planes below the weights' p_min, so those of the
   // first ring stages are requested before that wait (committed with the first stage's copies), the rest after it.
-  const int p_early = kRowBits ? min(prm.scales.p_min, P) : 0;
+  // With a row_mask (hinted), the first stages' copies of every plane and scale run its precisions need are
+  // all requested before the wait.
+  int pr[BR], pc[2] = {0, 0}, p_hi = P, pmask = 0;
+#pragma unroll
+  for (int b = 0; b < BR; ++b) pr[b] = 0;
+  const bool hinted = kRowBits && prm.row_mask != 0;
+  if (hinted) pmask = hinted_precisions<P>(prm, p_hi);
+  const int p_early = kRowBits && !hinted ? min(prm.scales.p_min, P) : 0;
   if constexpr (kRowBits) {
 #pragma unroll
     for (int i = 0; i < kStages - 1; ++i)
@@ -2126,27 +2156,7 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
         for (int b = 0; b < P; ++b)
           if (b < p_early) cp_async16(ring + i * kStageU4 + b * 32 + lane, wsrc + i * wstep + b * plane_stride);
   }
-  int pr[BR], pc[2] = {0, 0}, p_hi = P, pmask = 0;
-#pragma unroll
-  for (int b = 0; b < BR; ++b) pr[b] = 0;
-  if constexpr (kRowBits) {
-    const TileRowBits rb = tile_row_bits<P>(prm, 0, B, lane);
-    p_hi = rb.p_hi;
-    pmask = rb.pmask;
-#pragma unroll
-    for (int b = 0; b < BR; ++b) pr[b] = __shfl_sync(0xFFFFFFFFu, rb.pl, b);
-    pc[0] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t);
-    pc[1] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t + 1);
-  }
-  const RowScaleRuns<Scale> rsr(prm, P, ng, pmask);
-  // Per-row precision: each row's and tile column's first entry in a group's copied runs (RowScaleRuns::off),
-  // kept in registers where that costs no spills (rows as columns: up to two rows; four measured slower).
-  constexpr bool kHoistOff = BR <= 2;
-  int roff[BR], poff[2];
-#pragma unroll
-  for (int b = 0; b < BR; ++b) roff[b] = kHoistOff ? rsr.off(max(pr[b], 1)) : 0;
-#pragma unroll
-  for (int j = 0; j < 2; ++j) poff[j] = rsr.off(max(pc[j], 1));
+  RowScaleRuns<Scale> rsr(prm, P, ng, pmask);
   auto issue = [&](int b0) {  // b0: planes below it were requested before the wait
     if (wc < chunks && live) {
       uint4* slot = ring + ws;
@@ -2183,8 +2193,32 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
       return window_scales<P>(slot + P * 32, runs, u, grp, b, g);
     }
   };
+  if (!kRowBits || hinted) {
 #pragma unroll
-  for (int i = 0; i < kStages - 1; ++i) issue(p_early);
+    for (int i = 0; i < kStages - 1; ++i) issue(p_early);
+  }
+  if constexpr (kRowBits) {
+    const TileRowBits rb = tile_row_bits<P>(prm, 0, B, lane);
+    p_hi = rb.p_hi;  // (hinted: at most the hint's)
+    pmask = rb.pmask;
+    rsr.pmask = pmask;
+#pragma unroll
+    for (int b = 0; b < BR; ++b) pr[b] = __shfl_sync(0xFFFFFFFFu, rb.pl, b);
+    pc[0] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t);
+    pc[1] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t + 1);
+  }
+  // Per-row precision: each row's and tile column's first entry in a group's copied runs (RowScaleRuns::off),
+  // kept in registers where that costs no spills (rows as columns: up to two rows; four measured slower).
+  constexpr bool kHoistOff = BR <= 2;
+  int roff[BR], poff[2];
+#pragma unroll
+  for (int b = 0; b < BR; ++b) roff[b] = kHoistOff ? rsr.off(max(pr[b], 1)) : 0;
+#pragma unroll
+  for (int j = 0; j < 2; ++j) poff[j] = rsr.off(max(pc[j], 1));
+  if (kRowBits && !hinted) {
+#pragma unroll
+    for (int i = 0; i < kStages - 1; ++i) issue(p_early);
+  }
   pdl_wait();  // xb and xs are written by the kernel before this one
 
   // Activation planes and scales of the chunk read next: row b at xb[xo + b·chunks·32], xs[so + b·chunks].
@@ -3046,6 +3080,13 @@ class Gemm {
     index_t batch = 0;
     int bits = 0;                   //!< precision of every row (used when row_bits is null)
     const int* row_bits = nullptr;  //!< device array of `batch` precisions, one per row of x; or null
+    //! Per-row precision: the precisions rows of this call may ask for, bit p for precision p, where the host
+    //! knows them (a scheduler that picks each request's precision); 0 = not given. With it the kernels
+    //! request the first planes and scale runs those precisions need before they wait for the kernel ahead
+    //! of them in the stream (row_bits may be its output), and the splits skip precisions outside it. A row
+    //! whose precision is outside the mask gets NaN, as one whose precision the weights lack. Every bit set
+    //! must be a precision the weights have.
+    unsigned row_bits_mask = 0;
     GemmPath path = GemmPath::kAuto;  //!< force a path (tests, benchmarks); kAuto lets the dispatcher pick
     //! K slices: per block on the register-dequantizing path (1, 2, 4, … ≤ Tuning::kDqWarps) and the LUT
     //! path (1, 2, 4, 8); blocks per output tile on the warpgroup path and split-wg (1, 2, 4, … ≤
@@ -3107,6 +3148,19 @@ class Gemm {
       os << "scale layout (rows " << w.scales.rows << ", groups " << w.scales.groups << ", p " << w.p_min() << ".."
          << w.p_max() << ") does not match an " << w.rows << " x " << w.cols << " matrix with group " << w.group;
       return fail(Status::kInvalidProblem);
+    }
+    if (a.row_bits_mask != 0) {
+      const unsigned have = (2u << w.p_max()) - (1u << w.p_min());  // bits p_min … p_max
+      if (!a.row_bits) {
+        os << "row_bits_mask = 0x" << std::hex << a.row_bits_mask << std::dec
+           << " is given without row_bits (it names the precisions of per-row calls)";
+        return fail(Status::kInvalidProblem);
+      }
+      if (a.row_bits_mask & ~have) {
+        os << "row_bits_mask = 0x" << std::hex << a.row_bits_mask << " names precisions the weights lack (they have 0x"
+           << have << std::dec << ": p = " << w.p_min() << ".." << w.p_max() << ")";
+        return fail(Status::kInvalidProblem);
+      }
     }
     const int max_slices = path(a) == GemmPath::kLut            ? detail::kLutMaxSlices
                            : path(a) == GemmPath::kBinaryMma    ? detail::kBmmaMaxSlices
@@ -3504,6 +3558,7 @@ class Gemm {
     prm.batch = a.batch;
     prm.bits = a.row_bits ? 0 : a.bits;
     prm.row_bits = a.row_bits;
+    prm.row_mask = a.row_bits ? int(a.row_bits_mask) : 0;
     prm.fold_blocks = w.group == 64 ? 1 : w.group == 128 ? 2 : 4;
     prm.aligned_scales = aligned_scales(w);
     return prm;
@@ -3638,8 +3693,12 @@ class Gemm {
   Status launch_split_rows(const Arguments& a, int* seg, int* order, cudaStream_t stream) {
     const WeightsView& w = a.weights;
     return launch_ex(detail::split_rows_kernel<Element>, {1, 1, 1}, detail::kSplitThreads, 0, a.pdl, stream,
-                     "precision split", a.row_bits, int(a.batch), w.p_min(), w.p_max(), seg, order, a.y, w.rows);
+                     "precision split", a.row_bits, int(a.batch), w.p_min(), w.p_max(), a.row_bits_mask, seg, order, a.y,
+                     w.rows);
   }
+  //! Whether a split of per-row call a launches precision p's kernels: every precision the weights have, or
+  //! those of a.row_bits_mask.
+  static bool split_takes(const Arguments& a, int p) { return !a.row_bits_mask || ((a.row_bits_mask >> p) & 1u); }
   //! One-precision parameters (p) of a split per-row call, on precision p's segment of the table `seg`.
   static detail::FusedParams<Scale> split_params(const Arguments& a, int p, const int* seg) {
     Arguments ap = a;
@@ -3663,6 +3722,7 @@ class Gemm {
       return s;
     const int nt = dq_batch_tiles(a.batch);
     for (int p = w.p_max(); p >= w.p_min(); --p) {
+      if (!split_takes(a, p)) continue;
       detail::FusedParams<Scale> prm = split_params(a, p, seg);
       prm.row_index = order;
       prm.batch_blocks = (a.batch + nt * 8 - 1) / (nt * 8);
@@ -3713,7 +3773,9 @@ class Gemm {
     const int words = int(w.layout.chunks() * 4);
     const index_t grid[3] = {(w.layout.row_tiles() + 3) / 4, (a.batch + detail::kWgBatch - 1) / detail::kWgBatch,
                              lay.splits};
+    bool first = true;
     for (int p = w.p_max(); p >= w.p_min(); --p) {
+      if (!split_takes(a, p)) continue;
       detail::FusedParams<Scale> prm = split_params(a, p, seg);
       prm.row_index = order;
       prm.batch = lay.tiles * detail::kWgBatch;  // the packed rows: the stride of part
@@ -3723,9 +3785,10 @@ class Gemm {
       // at batch 512 and 768 than without the overlap, up to 12% more at 128 and 256, where the trigger
       // after the main loop gives 0–3% less).
       const Status s = with_planes(p, [&](auto pc) {
-        return launch_wg_one<decltype(pc)::value, 1, true>(prm, xp, words, grid, part, stream, a.pdl && p < w.p_max());
+        return launch_wg_one<decltype(pc)::value, 1, true>(prm, xp, words, grid, part, stream, a.pdl && !first);
       });
       if (s != Status::kSuccess) return s;
+      first = false;
     }
     if (lay.splits == 1) return Status::kSuccess;
     const index_t outputs = lay.tiles * detail::kWgBatch * w.rows;
@@ -3786,6 +3849,7 @@ class Gemm {
     if (const Status s = launch_split_rows(a, seg, order, stream); s != Status::kSuccess)
       return fail(s);
     for (int p = w.p_min(); p <= w.p_max(); ++p) {
+      if (!split_takes(a, p)) continue;  // (no run of rows points at its Ŵ_p)
       const detail::FusedParams<Scale> prm = split_params(a, p, seg);
       const index_t blocks = (prm.row_tiles * prm.chunks + Tuning::kDequantWarps - 1) / Tuning::kDequantWarps;
       Element* wp = reinterpret_cast<Element*>(ws + lay.w) + index_t(p - w.p_min()) * w.rows * w.cols;
