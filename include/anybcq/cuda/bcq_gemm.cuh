@@ -513,7 +513,10 @@ struct RowScaleRuns {
 //! for kPlanes planes can fold it, else 0 (such rows' outputs are NaN).
 template <int kPlanes, class Scale>
 __device__ __forceinline__ int valid_precision(const FusedParams<Scale>& prm, int p) {
-  return p < prm.scales.p_min || p > prm.scales.p_max || p > kPlanes || (prm.row_mask && !((prm.row_mask >> p) & 1)) ? 0 : p;
+  // (the shift only for p in the weights' range)
+  return p < prm.scales.p_min || p > prm.scales.p_max || p > kPlanes || (prm.row_mask && !((prm.row_mask >> p) & 1))
+             ? 0
+             : p;
 }
 //! Per-row precision with a row_mask: the precisions a kernel built for kPlanes planes may fold (bit p), and
 //! the highest of them (0 if none), known before any row is read.
@@ -1197,7 +1200,8 @@ __global__ void __launch_bounds__(Tuning::kDqWarps * 32, kDqBlocksPerSm) dqmma_k
       pc[0] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t);
       pc[1] = __shfl_sync(0xFFFFFFFFu, rb.pl, 2 * t + 1);
     }
-    const int poff[2] = {rsr.off(max(pc[0], 1)), rsr.off(max(pc[1], 1))};  // each column's first entry in a group's runs
+    // each column's first entry in a group's runs
+    const int poff[2] = {rsr.off(max(pc[0], 1)), rsr.off(max(pc[1], 1))};
     if (mixed && !hinted) {
 #pragma unroll
       for (int i = 0; i < kStages - 1; ++i) issue(i);
@@ -3693,8 +3697,8 @@ class Gemm {
   Status launch_split_rows(const Arguments& a, int* seg, int* order, cudaStream_t stream) {
     const WeightsView& w = a.weights;
     return launch_ex(detail::split_rows_kernel<Element>, {1, 1, 1}, detail::kSplitThreads, 0, a.pdl, stream,
-                     "precision split", a.row_bits, int(a.batch), w.p_min(), w.p_max(), a.row_bits_mask, seg, order, a.y,
-                     w.rows);
+                     "precision split", a.row_bits, int(a.batch), w.p_min(), w.p_max(), a.row_bits_mask, seg, order,
+                     a.y, w.rows);
   }
   //! Whether a split of per-row call a launches precision p's kernels: every precision the weights have, or
   //! those of a.row_bits_mask.
