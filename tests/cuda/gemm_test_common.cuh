@@ -442,6 +442,21 @@ void large_scales() {
   }
 }
 
+//! The device side of n per-row calls' rows: random activations x (n×K, kept on the host too), outputs y
+//! (n×M) and the rows' precisions.
+template <class E>
+struct RowCallBuffers {
+  std::vector<Host<E>> x;
+  DeviceBuffer<E> dx, dy;
+  DeviceBuffer<int> db;
+  RowCallBuffers(index_t n, index_t K, index_t M, const std::vector<int>& bits)
+      : x(random_x<E>(n, K)), dx(static_cast<std::size_t>(n * K)), dy(static_cast<std::size_t>(n * M)),
+        db(static_cast<std::size_t>(n)) {
+    dx.upload(x.data());
+    db.upload(bits.data());
+  }
+};
+
 template <class E>
 void per_row_precision() {
   if (!have_gpu()) return;
@@ -545,21 +560,17 @@ void per_row_precision() {
     for (index_t n : {12, 40}) {
       const index_t M = wc.rows(), K = wc.cols();
       const auto bits = random_bits(n, 2, 4);
-      const auto x = random_x<E>(n, K);
-      DeviceBuffer<E> dx(static_cast<std::size_t>(n * K)), dy(static_cast<std::size_t>(n * M));
-      DeviceBuffer<int> db(static_cast<std::size_t>(n));
-      dx.upload(x.data());
-      db.upload(bits.data());
+      RowCallBuffers<E> io(n, K, M, bits);
       cuda::Gemm<E> gemm;
       auto run = [&](const int* row_bits, int p, cuda::GemmPath path, int k_slices, std::vector<Host<E>>& out) {
-        const auto a = gemm_args<E>(dwc, dx.ptr, dy.ptr, n, p, row_bits, path, k_slices);
+        const auto a = gemm_args<E>(dwc, io.dx.ptr, io.dy.ptr, n, p, row_bits, path, k_slices);
         const std::size_t ws_bytes = cuda::Gemm<E>::workspace_size(a);
         DeviceBuffer<unsigned char> ws(ws_bytes);
-        dy.poison();
+        io.dy.poison();
         REQUIRE(gemm.run(a, ws.ptr, ws_bytes, nullptr) == cuda::Status::kSuccess);
         ANYBCQ_CUDA_CHECK(cudaDeviceSynchronize());
         out.resize(static_cast<std::size_t>(n * M));
-        dy.download(out.data());
+        io.dy.download(out.data());
       };
       // The split on the register-dequantizing kernel against that kernel; the split on the warpgroup kernel
       // against it, at 1 and 2 K slices (its rows sit elsewhere in the packed tiles than in the uniform call's).
@@ -572,7 +583,7 @@ void per_row_precision() {
                             Pair{cuda::GemmPath::kSplitWgmma, cuda::GemmPath::kWgmmaDequant, 2}}) {
         if (pr.uniform == cuda::GemmPath::kWgmmaDequant && !cuda::kHaveWgmma) continue;
         std::vector<Host<E>> mixed, uniform;
-        run(db.ptr, 0, pr.split, pr.k_slices, mixed);
+        run(io.db.ptr, 0, pr.split, pr.k_slices, mixed);
         for (int p = 2; p <= 4; ++p) {
           run(nullptr, p, pr.uniform, pr.k_slices, uniform);
           for (index_t r = 0; r < n; ++r) {
@@ -601,15 +612,11 @@ void per_row_precision() {
       if (n > 1) bits[0] = 4;
       unsigned present = 0;
       for (const int b : bits) present |= 1u << b;
-      const auto x = random_x<E>(n, K);
-      DeviceBuffer<E> dx(static_cast<std::size_t>(n * K)), dy(static_cast<std::size_t>(n * M));
-      DeviceBuffer<int> db(static_cast<std::size_t>(n));
-      dx.upload(x.data());
-      db.upload(bits.data());
+      RowCallBuffers<E> io(n, K, M, bits);
       cuda::Gemm<E> gemm;
       // One call on `path` with `mask`, y filled with `fill` first (finite: every output must be written).
       auto run = [&](cuda::GemmPath path, unsigned mask, float fill, std::vector<Host<E>>& out) {
-        auto a = gemm_args<E>(dwc, dx.ptr, dy.ptr, n, 0, db.ptr, path);
+        auto a = gemm_args<E>(dwc, io.dx.ptr, io.dy.ptr, n, 0, io.db.ptr, path);
         a.row_bits_mask = mask;
         const auto chk = cuda::Gemm<E>::can_implement(a);
         if (!chk.ok()) return false;
@@ -617,10 +624,10 @@ void per_row_precision() {
         DeviceBuffer<unsigned char> ws(ws_bytes);
         if (ws_bytes) ws.poison();
         out.assign(static_cast<std::size_t>(n * M), from_float<Host<E>>(fill));
-        dy.upload(out.data());
+        io.dy.upload(out.data());
         REQUIRE(gemm.run(a, ws.ptr, ws_bytes, nullptr) == cuda::Status::kSuccess);
         ANYBCQ_CUDA_CHECK(cudaDeviceSynchronize());
-        dy.download(out.data());
+        io.dy.download(out.data());
         return true;
       };
       for (const cuda::GemmPath path : {cuda::GemmPath::kAuto, cuda::GemmPath::kBinaryMma, cuda::GemmPath::kFusedDequant,
