@@ -2075,7 +2075,8 @@ __device__ __forceinline__ void bmma_tile_chunk(const uint4* slot, const uint4* 
 //! kRowBits (per-row precision; aligned scale tables with row_scales_fit): planes up to the highest
 //! precision a row asks for are read, the scale runs of every precision present come through the ring
 //! (RowScaleRuns), each row (or tile column) folds the planes below its own p with its own α^p, β^p, and
-//! a row whose precision the weights lack gets NaN.
+//! a row whose precision the weights lack (or outside prm.row_mask) gets NaN. With one or two rows the
+//! chunk loop is built once per highest precision (no run-time check per plane).
 template <class Element, class Scale, int P, int B, bool kFast, bool kRowBits = false>
 __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_kernel(const FusedParams<Scale> prm,
                                                                                      const uint4* __restrict__ xb,
@@ -2253,92 +2254,106 @@ __global__ void __launch_bounds__(kBmmaMaxWarps * 32, kDqBlocksPerSm) bmma_gemv_
   float yt[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // batch tile: rows g, g + 8 × batch rows 2t, 2t + 1
 
   int rs = 0, c = wk;  // ring slot (uint4) and chunk of iteration i
-  for (int i = 0; i < n_my; ++i, c += S) {
-    if constexpr (kTile) {
-      const int grp0 = kFast ? 0 : min(group_of_column(prm, c * 256), G - 1);
-      if constexpr (kRowBits)
-        bmma_tile_chunk<P, kStages, true>(
-            ring + rs, xb, xs, c, chunks, nbatch, lane, prm.fold_shift(), prm.beta != nullptr,
-            [&](const uint4* slot, int u, int p, int b) {
-              return rsr.get_at(slot + P * 32, u, (p == pc[0] ? poff[0] : poff[1]) + b, g);
-            },
-            yt, p_hi, pc);
-      else
-        bmma_tile_chunk<P, kStages>(
-            ring + rs, xb, xs, c, chunks, nbatch, lane, prm.fold_shift(), prm.beta != nullptr,
-            [&](const uint4* slot, int u, int b) { return scales2(slot, u, kFast ? 0 : min(grp0 + u, G - 1), b); }, yt);
-    } else {
-      uint4 xv[BR];
-      float4 sv[BR];
-#pragma unroll
-      for (int b = 0; b < BR; ++b) {
-        xv[b] = nx[b];
-        sv[b] = ns[b];
-      }
-      load_x(i + 1 < n_my);
-      cp_async_wait<kStages - 2>();
-      __syncwarp();
-      const uint4* slot = ring + rs;
-      uint4 q[P];
-#pragma unroll
-      for (int b = 0; b < P; ++b) q[b] = !kRowBits || b < p_hi ? slot[b * 32 + lane] : make_uint4(0u, 0u, 0u, 0u);
-      const int grp0 = kFast ? 0 : min(group_of_column(prm, c * 256), G - 1);
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int u = (2 * h) >> prm.fold_shift(), grp = kFast ? 0 : min(grp0 + u, G - 1);
-        float acc[BR][2], asum0 = 0.0f, asum1 = 0.0f, rsum[BR][2];  // rsum: kRowBits, Σα per row
-#pragma unroll
-        for (int b = 0; b < BR; ++b) acc[b][0] = acc[b][1] = rsum[b][0] = rsum[b][1] = 0.0f;
-#pragma unroll
-        for (int pl = 0; pl < P; ++pl) {
-          if (kRowBits && pl >= p_hi) continue;
-          std::uint32_t a0, a1;
-          bmma_a_operands(component(q[pl], 2 * h), component(q[pl], 2 * h + 1), a0, a1);
-          float2 al = make_float2(0.0f, 0.0f);
-          if constexpr (!kRowBits) {
-            al = scales2(slot, u, grp, pl);
-            asum0 += al.x;
-            asum1 += al.y;
-          }
-#pragma unroll
-          for (int b = 0; b < BR; ++b) {
-            float2 alb = al;
-            if constexpr (kRowBits) {
-              if (pl >= pr[b]) continue;
-              alb = rsr.get_at(slot + P * 32, u, (kHoistOff ? roff[b] : rsr.off(pr[b])) + pl, g);
-              rsum[b][0] += alb.x;
-              rsum[b][1] += alb.y;
-            }
-            int dl[4], dh[4];
-            bmma16x8x128(dl, a0, a1, component(xv[b], 2 * h));
-            bmma16x8x128(dh, a0, a1, component(xv[b], 2 * h + 1));
-            const int s0 = dl[0] + 2 * dl[1] + 256 * dh[0] + e3 * dh[1];
-            const int s1 = dl[2] + 2 * dl[3] + 256 * dh[2] + e3 * dh[3];
-            acc[b][0] = fmaf(alb.x, float(s0), acc[b][0]);
-            acc[b][1] = fmaf(alb.y, float(s1), acc[b][1]);
-          }
-        }
-        const float2 be = !kRowBits && prm.beta ? scales2(slot, u, grp, P) : make_float2(0.0f, 0.0f);
+  // The chunk loop, built for the kHi planes it multiplies with rows as columns: P, or per-row with up to two
+  // rows the batch's highest precision (one instance per count, so that no plane sits behind a run-time
+  // check; with four rows the instances spilled registers, so they keep P and the check).
+  constexpr bool kLoopPerHi = kRowBits && !kTile && B <= 2;
+  constexpr bool kCheckHi = kRowBits && !kLoopPerHi;
+  auto chunk_loop = [&](auto hi_c) {
+    [[maybe_unused]] constexpr int kHi = decltype(hi_c)::value;  // (rows as columns only)
+    for (int i = 0; i < n_my; ++i, c += S) {
+      if constexpr (kTile) {
+        const int grp0 = kFast ? 0 : min(group_of_column(prm, c * 256), G - 1);
+        if constexpr (kRowBits)
+          bmma_tile_chunk<P, kStages, true>(
+              ring + rs, xb, xs, c, chunks, nbatch, lane, prm.fold_shift(), prm.beta != nullptr,
+              [&](const uint4* slot, int u, int p, int b) {
+                return rsr.get_at(slot + P * 32, u, (p == pc[0] ? poff[0] : poff[1]) + b, g);
+              },
+              yt, p_hi, pc);
+        else
+          bmma_tile_chunk<P, kStages>(
+              ring + rs, xb, xs, c, chunks, nbatch, lane, prm.fold_shift(), prm.beta != nullptr,
+              [&](const uint4* slot, int u, int b) { return scales2(slot, u, kFast ? 0 : min(grp0 + u, G - 1), b); },
+              yt);
+      } else {
+        uint4 xv[BR];
+        float4 sv[BR];
 #pragma unroll
         for (int b = 0; b < BR; ++b) {
-          float o0 = be.x - asum0, o1 = be.y - asum1;
-          if constexpr (kRowBits) {
-            const float2 bb = prm.beta && pr[b]
-                                  ? rsr.get_at(slot + P * 32, u, (kHoistOff ? roff[b] : rsr.off(pr[b])) + pr[b], g)
-                                  : make_float2(0.0f, 0.0f);
-            o0 = bb.x - rsum[b][0];
-            o1 = bb.y - rsum[b][1];
+          xv[b] = nx[b];
+          sv[b] = ns[b];
+        }
+        load_x(i + 1 < n_my);
+        cp_async_wait<kStages - 2>();
+        __syncwarp();
+        const uint4* slot = ring + rs;
+        uint4 q[kHi];
+#pragma unroll
+        for (int b = 0; b < kHi; ++b)
+          q[b] = !kCheckHi || b < p_hi ? slot[b * 32 + lane] : make_uint4(0u, 0u, 0u, 0u);
+        const int grp0 = kFast ? 0 : min(group_of_column(prm, c * 256), G - 1);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int u = (2 * h) >> prm.fold_shift(), grp = kFast ? 0 : min(grp0 + u, G - 1);
+          float acc[BR][2], asum0 = 0.0f, asum1 = 0.0f, rsum[BR][2];  // rsum: kRowBits, Σα per row
+#pragma unroll
+          for (int b = 0; b < BR; ++b) acc[b][0] = acc[b][1] = rsum[b][0] = rsum[b][1] = 0.0f;
+#pragma unroll
+          for (int pl = 0; pl < kHi; ++pl) {
+            if (kCheckHi && pl >= p_hi) continue;
+            std::uint32_t a0, a1;
+            bmma_a_operands(component(q[pl], 2 * h), component(q[pl], 2 * h + 1), a0, a1);
+            float2 al = make_float2(0.0f, 0.0f);
+            if constexpr (!kRowBits) {
+              al = scales2(slot, u, grp, pl);
+              asum0 += al.x;
+              asum1 += al.y;
+            }
+#pragma unroll
+            for (int b = 0; b < BR; ++b) {
+              float2 alb = al;
+              if constexpr (kRowBits) {
+                if (pl >= pr[b]) continue;
+                alb = rsr.get_at(slot + P * 32, u, (kHoistOff ? roff[b] : rsr.off(pr[b])) + pl, g);
+                rsum[b][0] += alb.x;
+                rsum[b][1] += alb.y;
+              }
+              int dl[4], dh[4];
+              bmma16x8x128(dl, a0, a1, component(xv[b], 2 * h));
+              bmma16x8x128(dh, a0, a1, component(xv[b], 2 * h + 1));
+              const int s0 = dl[0] + 2 * dl[1] + 256 * dh[0] + e3 * dh[1];
+              const int s1 = dl[2] + 2 * dl[3] + 256 * dh[2] + e3 * dh[3];
+              acc[b][0] = fmaf(alb.x, float(s0), acc[b][0]);
+              acc[b][1] = fmaf(alb.y, float(s1), acc[b][1]);
+            }
           }
-          const float s2 = (h ? sv[b].z : sv[b].x) * q4, sx = (h ? sv[b].w : sv[b].y) * sum_lane;
-          yacc[b][0] = fmaf(s2, acc[b][0], fmaf(o0, sx, yacc[b][0]));
-          yacc[b][1] = fmaf(s2, acc[b][1], fmaf(o1, sx, yacc[b][1]));
+          const float2 be = !kRowBits && prm.beta ? scales2(slot, u, grp, P) : make_float2(0.0f, 0.0f);
+#pragma unroll
+          for (int b = 0; b < BR; ++b) {
+            float o0 = be.x - asum0, o1 = be.y - asum1;
+            if constexpr (kRowBits) {
+              const float2 bb = prm.beta && pr[b]
+                                    ? rsr.get_at(slot + P * 32, u, (kHoistOff ? roff[b] : rsr.off(pr[b])) + pr[b], g)
+                                    : make_float2(0.0f, 0.0f);
+              o0 = bb.x - rsum[b][0];
+              o1 = bb.y - rsum[b][1];
+            }
+            const float s2 = (h ? sv[b].z : sv[b].x) * q4, sx = (h ? sv[b].w : sv[b].y) * sum_lane;
+            yacc[b][0] = fmaf(s2, acc[b][0], fmaf(o0, sx, yacc[b][0]));
+            yacc[b][1] = fmaf(s2, acc[b][1], fmaf(o1, sx, yacc[b][1]));
+          }
         }
       }
+      __syncwarp();
+      issue(0);  // refills the slot read in the previous iteration
+      rs = rs == (kStages - 1) * kStageU4 ? 0 : rs + kStageU4;
     }
-    __syncwarp();
-    issue(0);  // refills the slot read in the previous iteration
-    rs = rs == (kStages - 1) * kStageU4 ? 0 : rs + kStageU4;
-  }
+  };
+  if constexpr (kLoopPerHi)
+    with_planes_up_to<P>(p_hi, chunk_loop);  // (p_hi = 0, no valid row: one plane, no row folds it)
+  else
+    chunk_loop(std::integral_constant<int, P>{});
   cp_async_wait<0>();
 
   if constexpr (kTile) {
