@@ -168,7 +168,7 @@ struct FusedParams {
   index_t batch = 0;
   int bits = 0;                  //!< uniform precision (row_bits == nullptr)
   const int* row_bits = nullptr;  //!< per-row precision (device), or nullptr
-  int row_mask = 0;  //!< per-row precision: the precisions rows may ask for (Arguments::row_bits_mask), 0: any
+  unsigned row_mask = 0;  //!< per-row precision: the precisions rows may ask for (Arguments::row_bits_mask), 0: any
   //! Precision split (uniform kernels): this launch takes sorted positions seg[0] … seg[0] + seg[1] − 1, the
   //! row at sorted position i being row_index[i] of x and y (device arrays written by split_rows_kernel); or nullptr.
   const int* seg = nullptr;
@@ -509,21 +509,24 @@ struct RowScaleRuns {
   }
 };
 
-//! Per-row precision: p where the weights have it, the call's row_mask (if any) holds it and a kernel built
-//! for kPlanes planes can fold it, else 0 (such rows' outputs are NaN).
+//! Per-row precision: whether a call serves rows that ask for precision p: the weights have it (p_min … p_max)
+//! and the call's mask (Arguments::row_bits_mask; 0: any) holds it. The splits (host and device) and the
+//! per-row kernels all decide by this. (The shift only for p in the weights' range.)
+__host__ __device__ constexpr bool serves_precision(int p, int p_min, int p_max, unsigned mask) {
+  return p >= p_min && p <= p_max && (mask == 0 || ((mask >> p) & 1u));
+}
+//! Per-row precision: p where the call serves it and a kernel built for kPlanes planes can fold it, else 0
+//! (such rows' outputs are NaN).
 template <int kPlanes, class Scale>
 __device__ __forceinline__ int valid_precision(const FusedParams<Scale>& prm, int p) {
-  // (the shift only for p in the weights' range)
-  return p < prm.scales.p_min || p > prm.scales.p_max || p > kPlanes || (prm.row_mask && !((prm.row_mask >> p) & 1))
-             ? 0
-             : p;
+  return p <= kPlanes && serves_precision(p, prm.scales.p_min, prm.scales.p_max, prm.row_mask) ? p : 0;
 }
 //! Per-row precision with a row_mask: the precisions a kernel built for kPlanes planes may fold (bit p), and
 //! the highest of them (0 if none), known before any row is read.
 template <int kPlanes, class Scale>
 __device__ __forceinline__ int hinted_precisions(const FusedParams<Scale>& prm, int& p_hi) {
   const int top = min(kPlanes, prm.scales.p_max);
-  const int m = top < prm.scales.p_min ? 0 : prm.row_mask & ((2 << top) - (1 << prm.scales.p_min));
+  const int m = top < prm.scales.p_min ? 0 : int(prm.row_mask) & ((2 << top) - (1 << prm.scales.p_min));
   p_hi = m ? 31 - __clz(m) : 0;
   return m;
 }
@@ -1475,7 +1478,7 @@ __global__ void __launch_bounds__(kSplitThreads) split_rows_kernel(const int* __
   __syncthreads();
   auto bits_of = [&](int n) {
     const int p = row_bits[n];
-    return p < p_min || p > p_max || (mask && !((mask >> p) & 1u)) ? 0 : p;
+    return serves_precision(p, p_min, p_max, mask) ? p : 0;
   };
   for (int n = threadIdx.x; n < batch; n += kSplitThreads) atomicAdd(&count[bits_of(n)], 1);
   __syncthreads();
@@ -3577,7 +3580,7 @@ class Gemm {
     prm.batch = a.batch;
     prm.bits = a.row_bits ? 0 : a.bits;
     prm.row_bits = a.row_bits;
-    prm.row_mask = a.row_bits ? int(a.row_bits_mask) : 0;
+    prm.row_mask = a.row_bits ? a.row_bits_mask : 0u;
     prm.fold_blocks = w.group == 64 ? 1 : w.group == 128 ? 2 : 4;
     prm.aligned_scales = aligned_scales(w);
     return prm;
@@ -3715,9 +3718,10 @@ class Gemm {
                      "precision split", a.row_bits, int(a.batch), w.p_min(), w.p_max(), a.row_bits_mask, seg, order,
                      a.y, w.rows);
   }
-  //! Whether a split of per-row call a launches precision p's kernels: every precision the weights have, or
-  //! those of a.row_bits_mask.
-  static bool split_takes(const Arguments& a, int p) { return !a.row_bits_mask || ((a.row_bits_mask >> p) & 1u); }
+  //! Whether a split of per-row call a launches precision p's kernels (p_min ≤ p ≤ p_max): those it serves.
+  static bool split_takes(const Arguments& a, int p) {
+    return detail::serves_precision(p, a.weights.p_min(), a.weights.p_max(), a.row_bits_mask);
+  }
   //! One-precision parameters (p) of a split per-row call, on precision p's segment of the table `seg`.
   static detail::FusedParams<Scale> split_params(const Arguments& a, int p, const int* seg) {
     Arguments ap = a;
