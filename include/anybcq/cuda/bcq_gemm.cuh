@@ -3814,11 +3814,7 @@ class Gemm {
       first = false;
     }
     if (lay.splits == 1) return Status::kSuccess;
-    const index_t outputs = lay.tiles * detail::kWgBatch * w.rows;
-    return launch(detail::wg_reduce_kernel<Element, true>,
-                  std::min<index_t>((outputs + 255) / 256, index_t(sm_count()) * 8), 256, 0, stream,
-                  "K-slice reduction", static_cast<const float*>(part), static_cast<Element*>(a.y), outputs,
-                  lay.splits, w.rows, static_cast<const int*>(seg), static_cast<const int*>(order));
+    return launch_wg_reduce<true>(part, a.y, lay.tiles * detail::kWgBatch, w.rows, lay.splits, stream, seg, order);
   }
 
   //! Workspace of the precision split through cuBLAS: segment table, order and problem bases (ints); the
@@ -4010,11 +4006,18 @@ class Gemm {
                                   splits > 1 ? part : nullptr, stream);
     });
     if (s != Status::kSuccess || splits == 1) return s;
-    const index_t outputs = prm.batch * prm.M;
-    return launch(detail::wg_reduce_kernel<Element, false>,
+    return launch_wg_reduce<false>(part, prm.y, prm.batch, prm.M, splits, stream);
+  }
+  //! Adds the `splits` K slices of the warpgroup kernel's fp32 partial sums (rows × M outputs each) into y
+  //! (wg_reduce_kernel; kSplit: rows are packed rows of the precision split, seg and order from
+  //! split_rows_kernel).
+  template <bool kSplit>
+  Status launch_wg_reduce(const float* part, void* y, index_t rows, index_t M, int splits, cudaStream_t stream,
+                          const int* seg = nullptr, const int* order = nullptr) {
+    const index_t outputs = rows * M;
+    return launch(detail::wg_reduce_kernel<Element, kSplit>,
                   std::min<index_t>((outputs + 255) / 256, index_t(sm_count()) * 8), 256, 0, stream,
-                  "K-slice reduction", static_cast<const float*>(part), static_cast<Element*>(prm.y), outputs, splits,
-                  prm.M, static_cast<const int*>(nullptr), static_cast<const int*>(nullptr));
+                  "K-slice reduction", part, static_cast<Element*>(y), outputs, splits, M, seg, order);
   }
   template <int kPlanes>
   Status launch_ws_one(const detail::FusedParams<Scale>& prm, const uint4* xp, int words, const index_t (&grid)[3],
