@@ -529,8 +529,9 @@ void per_row_precision() {
   // M a multiple of 16 with aligned scale tables (auto: the binary-mma kernel at batch 1 and 2, the
   // register-dequantizing kernel's per-row mode with the scale runs in its ring above): the binary-mma
   // kernel forced at batch 1–8 (rows as mma columns up to 4, the 8-row batch tile above); group 256 and
-  // symmetric weights; the register-dequantizing kernel and the split forced on the same calls; and that
-  // kernel with every row at one precision, p_min to p_max (one instance of its loop per highest precision).
+  // symmetric weights; the register-dequantizing kernel and the splits (on it and through cuBLAS) forced on the
+  // same calls; and that kernel with every row at one precision, p_min to p_max (one instance of its loop per
+  // highest precision).
   for (const WeightCase c : {WeightCase{224, 1024, 128, 2, 4, false}, WeightCase{48, 768, 256, 1, 3, true},
                              WeightCase{32, 4160, 4160, 2, 4, false}}) {
     const auto wc = random_weights(c.M, c.K, c.g, c.p_min, c.p_max, c.sym);
@@ -541,6 +542,8 @@ void per_row_precision() {
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, binary mma", cuda::GemmPath::kBinaryMma);
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, register-dequantizing", cuda::GemmPath::kFusedDequant);
       check_call<E>(wc, dwc, n, 0, &bits, "per-row, split", cuda::GemmPath::kSplitDequant);
+      // M a multiple of 8: the split through cuBLAS writes its rows back in 16-byte copies
+      check_call<E>(wc, dwc, n, 0, &bits, "per-row, split through cuBLAS, M % 8 == 0", cuda::GemmPath::kSplitCublas);
     }
     const std::vector<int> low(6, c.p_min);
     check_call<E>(wc, dwc, 6, 0, &low, "per-row, binary mma, all rows at p_min", cuda::GemmPath::kBinaryMma);
