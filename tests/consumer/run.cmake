@@ -1,8 +1,12 @@
 # cmake -P run.cmake: configure, build and run the consumer project.
 # Inputs: MODE (find_package|subdirectory), SOURCE_DIR (AnyBCQ source), BUILD_DIR (AnyBCQ build),
-#         WORK_DIR (scratch), CONSUMER_DIR (this folder).
+#         WORK_DIR (scratch), CONSUMER_DIR (the consumer project; its program is called `consumer`),
+#         CUDA_COMPILER (optional: the nvcc of the AnyBCQ build, for a consumer that enables CUDA).
 file(REMOVE_RECURSE ${WORK_DIR})
 set(args -S ${CONSUMER_DIR} -B ${WORK_DIR}/build -DCMAKE_BUILD_TYPE=Debug)
+if(CUDA_COMPILER)
+  list(APPEND args -DCMAKE_CUDA_COMPILER=${CUDA_COMPILER})
+endif()
 if(MODE STREQUAL "find_package")
   execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix --component development
                   RESULT_VARIABLE rc OUTPUT_QUIET)
