@@ -141,7 +141,11 @@ int run(int argc, char** argv) {
       die("unknown argument '" + a + "'");
     }
   }
+  // cuda::Gemm::can_implement's shape rules, checked before the (long) quantization rather than after it.
+  if (K % 32 != 0) die("--cols " + std::to_string(K) + " is not a multiple of 32 (the plane word width)");
   if (K % group != 0) die("--group " + std::to_string(group) + " does not divide K = " + std::to_string(K));
+  if (!(group == 64 || group == 128 || group % 256 == 0 || group == K))
+    die("--group " + std::to_string(group) + ": cuda::Gemm takes 64, 128, a multiple of 256, or K");
 
   int ndev = 0;
   if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
