@@ -385,7 +385,7 @@ int main(int argc, char** argv) {
           if (std::find(row_taken.begin(), row_taken.end(), taken) != row_taken.end()) continue;
           row_taken.push_back(taken);
           // The call as it is, then with Arguments::row_bits_mask naming the precisions its rows ask for.
-          const unsigned present = (2u << p_top) - (1u << p_min);
+          const unsigned present = cuda::detail::precision_bits(p_min, p_top);
           for (const unsigned mask : {0u, present}) {
             if (mask && !make_args(n, 0, row_bits, args, rp, true, mask)) return 1;
             ensure_ws(args[0]);

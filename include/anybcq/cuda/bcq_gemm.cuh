@@ -515,6 +515,8 @@ struct RowScaleRuns {
 __host__ __device__ constexpr bool serves_precision(int p, int p_min, int p_max, unsigned mask) {
   return p >= p_min && p <= p_max && (mask == 0 || ((mask >> p) & 1u));
 }
+//! Bit p set for each precision p = lo … hi (0 when hi < lo): the precisions a weight object has, as a mask.
+__host__ __device__ constexpr unsigned precision_bits(int lo, int hi) { return hi < lo ? 0u : (2u << hi) - (1u << lo); }
 //! Per-row precision: p where the call serves it and a kernel built for kPlanes planes can fold it, else 0
 //! (such rows' outputs are NaN).
 template <int kPlanes, class Scale>
@@ -525,8 +527,7 @@ __device__ __forceinline__ int valid_precision(const FusedParams<Scale>& prm, in
 //! the highest of them (0 if none), known before any row is read.
 template <int kPlanes, class Scale>
 __device__ __forceinline__ int hinted_precisions(const FusedParams<Scale>& prm, int& p_hi) {
-  const int top = min(kPlanes, prm.scales.p_max);
-  const int m = top < prm.scales.p_min ? 0 : int(prm.row_mask) & ((2 << top) - (1 << prm.scales.p_min));
+  const int m = int(prm.row_mask & precision_bits(prm.scales.p_min, min(kPlanes, prm.scales.p_max)));
   p_hi = m ? 31 - __clz(m) : 0;
   return m;
 }
@@ -3183,7 +3184,7 @@ class Gemm {
       return fail(Status::kInvalidProblem);
     }
     if (a.row_bits_mask != 0) {
-      const unsigned have = (2u << w.p_max()) - (1u << w.p_min());  // bits p_min … p_max
+      const unsigned have = detail::precision_bits(w.p_min(), w.p_max());
       if (!a.row_bits) {
         os << "row_bits_mask = 0x" << std::hex << a.row_bits_mask << std::dec
            << " is given without row_bits (it names the precisions of per-row calls)";
