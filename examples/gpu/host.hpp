@@ -2,6 +2,7 @@
 // so that the CUDA translation unit includes no Eigen header.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "anybcq/core/weights.hpp"
 
@@ -13,10 +14,20 @@ using Weights = anybcq::MultiPrecisionWeights<anybcq::layout::PlaneMajor, anybcq
 Weights quantize_gaussian(anybcq::index_t M, anybcq::index_t K, anybcq::index_t group, std::uint64_t seed,
                           int threads);
 
-//! CPU reference y = x·Ŵ_pᵀ (n×M, float) for x (n×K): every row at p, or row r at bits[r] when p == 0.
-void reference(const Weights& w, int p, const int* bits, const anybcq::half_t* x, anybcq::index_t n, float* y);
+//! CPU reference products of one weight object: each Ŵ_p dequantized once (float, M×K, row-major), then
+//! every call one Eigen product per precision it uses.
+class Reference {
+ public:
+  explicit Reference(const Weights& w);
+  //! y = x·Ŵ_pᵀ (n×M, float) for x (n×K): every row at p, or row r at bits[r] when p == 0.
+  void gemm(int p, const int* bits, const anybcq::half_t* x, anybcq::index_t n, float* y) const;
+  //! Ŵ_p.
+  const std::vector<float>& weights(int p) const { return w_[static_cast<std::size_t>(p - p_min_)]; }
 
-//! Ŵ_p dequantized (M×K, row-major, float).
-void dequantize(const Weights& w, int p, float* out);
+ private:
+  anybcq::index_t M_, K_;
+  int p_min_;
+  std::vector<std::vector<float>> w_;
+};
 
 }  // namespace gpu_demo
